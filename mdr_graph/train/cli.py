@@ -1,0 +1,102 @@
+"""Train the co-attention fusion model on any set of modalities, tracked in TensorBoard.
+
+Example:
+  mdr-graph train --graph G --features F --gat P/gat.pt --modalities network,meta,mfcc,vit --out runs/r1
+  tensorboard --logdir runs/r1/tb
+
+Writes RUNDIR/{model.pt, checkpoint.pt, metrics.json, predictions.csv, config.toml,
+splits.json, normalization.json, tb/}. Settings: defaults < --preset < --config < flags.
+Under `torchrun --nproc_per_node=N -m mdr_graph train ...` it trains with DDP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from mdr_graph.config import from_dict, load_toml
+from mdr_graph.errors import UserError
+from mdr_graph.train.config import PRESETS, TrainConfig
+from mdr_graph.train.data import parse_modalities
+
+
+def _bool(text: str) -> bool:
+    return str(text).lower() in ("1", "true", "yes", "on")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--graph", help="GRAPHDIR from `mdr-graph build-graph`")
+    p.add_argument("--features", help="FEATDIR from `mdr-graph extract` (needed by media modalities)")
+    p.add_argument("--gat", help="RUNDIR/gat.pt from `mdr-graph pretrain` (needed by the network modality)")
+    p.add_argument("--convlstm", help="RUNDIR/convlstm.pt from `mdr-graph pretrain-visual` (convlstm modality)")
+    p.add_argument("--modalities", help="comma-separated: network,meta,text,mfcc,fbank,whisper,vit,convlstm")
+    p.add_argument("--out", required=True, help="run directory to write")
+    p.add_argument("--config", help="TOML file with a [train] section (e.g. a previous run's config.toml)")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="cpu (default): minutes on 2 cores; "
+                   "reference: the published VAN setting (d_model 1024, 4 heads, 32px patches at 224px, lr 5e-6)")
+    p.add_argument("--model", choices=["coattention", "concat-mlp", "single-transformer", "late-fusion"])
+    p.add_argument("--fusion", choices=["stacked", "guided"], help="co-attention variant")
+    p.add_argument("--split", choices=["random", "time", "song"])
+    p.add_argument("--loss", choices=["mse", "mae", "huber"])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--patience", type=int, help="early-stopping patience on validation Spearman")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--d-model", dest="d_model", type=int)
+    p.add_argument("--heads", type=int)
+    p.add_argument("--layers", type=int)
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--patch", type=int, help="ViT patch size in pixels")
+    p.add_argument("--positional-encoding", dest="positional_encoding", type=_bool, metavar="true|false")
+    p.add_argument("--text-dim", dest="text_dim", type=int, help="hashed bag-of-words size")
+    p.add_argument("--finetune-gat", dest="finetune_gat", action="store_const", const=True,
+                   help="not built yet: the GAT stays frozen (see docs)")
+    p.add_argument("--num-workers", dest="num_workers", type=int)
+    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--bf16", action="store_const", const=True, help="bf16 autocast (GPU path)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    p.add_argument("--logdir", help="TensorBoard directory (default RUNDIR/tb)")
+
+
+def resolve_config(args: argparse.Namespace) -> TrainConfig:
+    """defaults < preset < --config (or the run's own config.toml on --resume) < explicit flags."""
+    toml: dict = {}
+    if args.resume and not args.config and (Path(args.out) / "config.toml").exists():
+        toml = load_toml(Path(args.out) / "config.toml").get("train", {})
+    elif args.config:
+        toml = load_toml(args.config).get("train", {})
+    preset = args.preset or toml.get("preset") or "cpu"
+    values = {**PRESETS[preset], **toml, "preset": preset}
+    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+             if getattr(args, f.name, None) is not None}
+    if "modalities" in flags:
+        flags["modalities"] = parse_modalities(flags["modalities"])
+    for k in ("graph", "features", "gat", "convlstm"):
+        if k in flags:
+            flags[k] = str(Path(flags[k]).resolve())
+    values.update(flags)
+    cfg = from_dict(TrainConfig, values, source=str(args.config or "flags"))
+    if not cfg.graph:
+        raise UserError("--graph GRAPHDIR is required (or a --config with train.graph)")
+    cfg.modalities = parse_modalities(cfg.modalities)
+    if cfg.finetune_gat:
+        raise UserError("--finetune-gat is not available yet; the network modality uses the frozen GAT")
+    return cfg
+
+
+def main(args: argparse.Namespace) -> int:
+    from mdr_graph.train.loop import fit
+
+    cfg = resolve_config(args)
+    metrics = fit(cfg, args.out, resume=args.resume, logdir=args.logdir)
+    if int(__import__("os").environ.get("RANK", "0")) == 0:
+        keys = ("val_spearman", "test_spearman", "test_pearson", "test_mse", "test_mae", "epochs", "best_epoch",
+                "params", "seconds_per_epoch")
+        print(json.dumps({k: metrics[k] for k in keys}, indent=2))
+        print("contributions (test):", json.dumps({k: round(v, 3) for k, v in metrics["contributions"].items()}))
+        print(f"run: {args.out}   tensorboard --logdir {args.logdir or Path(args.out) / 'tb'}", file=sys.stderr)
+    return 0

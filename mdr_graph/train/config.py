@@ -1,0 +1,53 @@
+"""Settings of a fusion-model training run, and its two presets.
+
+Precedence: dataclass defaults < ``--preset`` < ``--config FILE.toml`` < explicit flags.
+The resolved settings are saved as ``RUNDIR/config.toml``; passing that file back
+with ``--config`` reproduces the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# `reference` is the published VAN setting; `cpu` trains in minutes on two cores.
+PRESETS: dict[str, dict] = {
+    "cpu": dict(d_model=64, heads=4, layers=1, patch=16, lr=1e-3, batch_size=32, epochs=60, patience=10),
+    "reference": dict(d_model=1024, heads=4, layers=1, patch=32, lr=5e-6, batch_size=256, epochs=100, patience=10),
+}
+
+
+@dataclass
+class TrainConfig:
+    # inputs (paths are saved so `evaluate` and `predict` can rebuild the inputs)
+    graph: str = ""
+    features: str = ""
+    gat: str = ""
+    convlstm: str = ""
+    modalities: list[str] = field(default_factory=lambda: ["network", "meta"])
+    # model
+    model: str = "coattention"          # coattention | concat-mlp | single-transformer | late-fusion
+    fusion: str = "stacked"             # stacked | guided (co-attention variant)
+    preset: str = "cpu"
+    d_model: int = 64
+    heads: int = 4
+    layers: int = 1
+    dropout: float = 0.1
+    patch: int = 16
+    positional_encoding: bool = True
+    text_dim: int = 2048
+    finetune_gat: bool = False
+    # data
+    split: str = "random"               # random | time | song
+    split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
+    # optimisation
+    loss: str = "mse"                   # mse | mae | huber
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    epochs: int = 60
+    patience: int = 10
+    seed: int = 0
+    num_workers: int = 0
+    # hardware
+    device: str = "cpu"                 # cpu | cuda
+    bf16: bool = False                  # bf16 autocast (GPU path; documented, not checked on CPU CI)

@@ -1,0 +1,116 @@
+"""Build the datasets of a run: split, fit normalisation on train, align every modality.
+
+``prepare`` is shared by ``train``, ``evaluate`` and ``compare`` so that all of them see
+exactly the same inputs; ``evaluate`` passes the run's saved splits and normaliser back
+in instead of refitting them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mdr_graph.errors import UserError
+from mdr_graph.train.config import TrainConfig
+from mdr_graph.train.data import (MEDIA_MODALITIES, Normalizer, PopularityDataset, media_input_shapes, meta_matrix,
+                                  network_matrix, video_texts)
+from mdr_graph.train.splits import SPLITS, make_splits
+
+
+@dataclass
+class Prepared:
+    videos: pd.DataFrame
+    splits: dict[str, np.ndarray]
+    normalizer: Normalizer
+    datasets: dict[str, PopularityDataset]
+    input_shapes: dict[str, tuple]
+    missing_media: int            # videos with no extracted features at all (media masked)
+    media_modalities: list[str]
+
+
+def read_videos(graph_dir: str | Path) -> pd.DataFrame:
+    path = Path(graph_dir) / "videos.parquet"
+    if not path.exists():
+        raise UserError(f"no videos table at {path}; build the graph first with `mdr-graph build-graph`")
+    return pd.read_parquet(path)
+
+
+def open_store(features: str):
+    if not features:
+        return None
+    from mdr_graph.media.store import FeatureStore
+
+    if not (Path(features) / "index.parquet").exists():
+        raise UserError(f"no feature index at {features}/index.parquet; run `mdr-graph extract` first")
+    return FeatureStore(features)
+
+
+def network_embeddings(cfg: TrainConfig, videos: pd.DataFrame, new: bool = False) -> pd.DataFrame:
+    """Frozen GAT embeddings: transductive for graph videos, inductive for ``new`` ones."""
+    if not cfg.gat:
+        raise UserError("modality 'network' needs --gat RUNDIR/gat.pt (from `mdr-graph pretrain`)")
+    if not Path(cfg.gat).exists():
+        raise UserError(f"GAT checkpoint not found: {cfg.gat}")
+    from mdr_graph.pretrain import embed
+
+    return embed.embed_new(cfg.gat, cfg.graph, videos) if new else embed.embed_graph(cfg.gat, cfg.graph)
+
+
+def build_dataset(cfg: TrainConfig, videos: pd.DataFrame, targets: np.ndarray, normalizer: Normalizer,
+                  emb: pd.DataFrame | None, media, input_shapes: dict[str, tuple] | None = None
+                  ) -> tuple[PopularityDataset, dict[str, tuple]]:
+    """A dataset over ``videos`` rows; ``media`` is a ``video_id -> features | None`` lookup."""
+    mods = list(cfg.modalities)
+    tabular, present = {}, {}
+    if "meta" in mods:
+        tabular["meta"] = normalizer.meta(meta_matrix(videos))
+        present["meta"] = np.ones(len(videos), dtype=bool)
+    if "network" in mods:
+        tabular["network"], present["network"] = network_matrix(videos, emb)
+    texts = video_texts(videos) if "text" in mods else None
+    shapes = dict(input_shapes or {})
+    if not input_shapes:
+        for m in ("meta", "network"):
+            if m in tabular:
+                shapes[m] = (tabular[m].shape[1],)
+        if "text" in mods:
+            shapes["text"] = (cfg.text_dim,)
+        media_mods = [m for m in mods if m in MEDIA_MODALITIES]
+        if media_mods:
+            sample = next((media(v) for v in videos["video_id"].astype(str) if media(v) is not None), None) \
+                if media is not None else None
+            shapes.update(media_input_shapes(media_mods, sample, None))
+    ds = PopularityDataset(videos["video_id"].astype(str).tolist(), targets, mods, shapes, tabular, present,
+                           texts=texts, text_dim=cfg.text_dim, media=media)
+    return ds, shapes
+
+
+def prepare(cfg: TrainConfig, splits: dict[str, np.ndarray] | None = None,
+            normalizer: Normalizer | None = None) -> Prepared:
+    videos = read_videos(cfg.graph)
+    if splits is None:
+        splits = make_splits(videos, cfg.split, cfg.seed, tuple(cfg.split_fractions))
+    ids = videos["video_id"].astype(str)
+    row = pd.Series(np.arange(len(videos)), index=ids)
+    rows = {s: row.loc[[str(v) for v in splits[s]]].to_numpy() for s in SPLITS}
+    if len(rows["train"]) == 0:
+        raise UserError(f"the training split is empty ({len(videos)} videos in {cfg.graph})")
+    raw = videos["popularity_raw"].to_numpy(dtype=np.float64)
+    if normalizer is None:
+        normalizer = Normalizer.fit(raw[rows["train"]], meta_matrix(videos.iloc[rows["train"]]))
+    media_mods = [m for m in cfg.modalities if m in MEDIA_MODALITIES]
+    store = open_store(cfg.features) if (media_mods or ("text" in cfg.modalities and cfg.features)) else None
+    if media_mods and store is None:
+        raise UserError(f"modalities {','.join(media_mods)} need --features FEATDIR (from `mdr-graph extract`)")
+    media = (lambda vid: store.get(vid) if vid in store else None) if store is not None else None
+    emb = network_embeddings(cfg, videos) if "network" in cfg.modalities else None
+    target = normalizer.target(raw)
+    datasets, shapes = {}, None
+    for s in SPLITS:
+        sub = videos.iloc[rows[s]].reset_index(drop=True)
+        datasets[s], shapes = build_dataset(cfg, sub, target[rows[s]], normalizer, emb, media, shapes or None)
+    missing = 0 if store is None else int((~ids.isin(set(store.ids))).sum())
+    return Prepared(videos, splits, normalizer, datasets, shapes, missing, media_mods)

@@ -1,0 +1,167 @@
+"""Score new videos with a trained run, with each modality's contribution.
+
+New videos need no engagement counts. Their media features are extracted with the
+run's own extraction settings, and their network embedding comes from the frozen GAT
+run inductively: a video whose song is in the graph joins that song; a video with a
+new song brings a new song node. Nothing is retrained.
+
+Examples:
+  mdr-graph predict --run runs/r1 --video clip.mp4 --song-id 123 --caption "so good #fyp"
+  mdr-graph predict --run runs/r1 --graph-input new_scrape.json --media-root videos/ --out preds.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mdr_graph.errors import UserError
+from mdr_graph.graph_build.schema import VIDEO_COLUMNS
+from mdr_graph.io import write_text
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, help="a run directory written by `mdr-graph train`")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--graph-input", help="scraped metadata of the new videos (any format build-graph reads)")
+    src.add_argument("--video", action="append", help="a new video file (repeatable, with --song-id each)")
+    p.add_argument("--format", default="auto", help="format of --graph-input (as in build-graph)")
+    p.add_argument("--media-root", help="where --graph-input's videos are (DIR/<video_id>.mp4)")
+    p.add_argument("--song-id", action="append", help="song id of each --video (known or new)")
+    p.add_argument("--song-title", action="append")
+    p.add_argument("--song-author", action="append")
+    p.add_argument("--caption", action="append")
+    p.add_argument("--hashtags", action="append", help="comma-separated, per --video")
+    p.add_argument("--create-time", action="append", help="ISO time of posting, per --video (default now)")
+    p.add_argument("--author-followers", action="append", type=int)
+    p.add_argument("--video-id", action="append", help="id for each --video (default: the file name)")
+    p.add_argument("--out", help="write the scores as CSV here (default: print them)")
+
+
+def _nth(values, i, default=None):
+    return values[i] if values and i < len(values) and values[i] is not None else default
+
+
+def videos_from_files(args: argparse.Namespace) -> pd.DataFrame:
+    """Canonical rows for ``--video`` files described on the command line."""
+    if not args.song_id or len(args.song_id) != len(args.video):
+        raise UserError("give one --song-id per --video (a new song id is fine)")
+    rows = []
+    for i, path in enumerate(args.video):
+        if not Path(path).exists():
+            raise UserError(f"video file not found: {path}")
+        tags = _nth(args.hashtags, i, "")
+        rows.append({
+            "video_id": _nth(args.video_id, i, Path(path).stem),
+            "song_id": args.song_id[i], "song_title": _nth(args.song_title, i), "song_author": _nth(args.song_author, i),
+            "caption": _nth(args.caption, i, ""),
+            "hashtags": [t.strip().lstrip("#") for t in tags.split(",") if t.strip()],
+            "create_time": pd.Timestamp(_nth(args.create_time, i) or pd.Timestamp.now(tz="UTC")),
+            "author_followers": _nth(args.author_followers, i),
+            "video_path": str(Path(path).resolve()),
+        })
+    return canonical(pd.DataFrame(rows))
+
+
+def canonical(df: pd.DataFrame) -> pd.DataFrame:
+    """Add any missing canonical column as nulls, in the canonical order."""
+    for col, dtype in VIDEO_COLUMNS.items():
+        if col not in df:
+            df[col] = pd.Series([None] * len(df), dtype="object")
+    df = df[list(VIDEO_COLUMNS)].copy()
+    df["create_time"] = pd.to_datetime(df["create_time"], utc=True)
+    if df["duration_s"].isna().any() and df["video_path"].notna().any():
+        df["duration_s"] = [d if pd.notna(d) or not isinstance(p, str) else _probe_duration(p)
+                            for d, p in zip(df["duration_s"], df["video_path"])]
+    return df
+
+
+def _probe_duration(path: str) -> float | None:
+    import av
+
+    try:
+        with av.open(path) as c:
+            return float(c.duration / 1e6) if c.duration else None
+    except Exception:
+        return None
+
+
+def videos_from_metadata(args: argparse.Namespace) -> pd.DataFrame:
+    from mdr_graph.graph_build.ingest import ingest
+
+    videos, rejects = ingest([args.graph_input], fmt=args.format, media_root=args.media_root, require_counts=False)
+    for r in rejects:
+        print(f"rejected {r.get('video_id')}: {r.get('reason')} {r.get('detail', '')}", file=sys.stderr)
+    if videos.empty:
+        raise UserError(f"no usable video records in {args.graph_input}")
+    return canonical(videos)
+
+
+def extract_media(videos: pd.DataFrame, features_dir: str) -> dict[str, dict]:
+    """Features of each new video's file, with the settings the run was trained on."""
+    from mdr_graph.media.extract import extract_video
+    from mdr_graph.media.store import FeatureStore
+    from mdr_graph.runlog import progress
+
+    cfg = FeatureStore(features_dir).config
+    whisper_model = None
+    if getattr(cfg, "whisper", None):
+        from mdr_graph.media.whisper_features import load_whisper
+
+        whisper_model = load_whisper(cfg.whisper)
+    out = {}
+    for vid, path in progress(list(zip(videos["video_id"], videos["video_path"])), desc="extract", unit="video"):
+        if isinstance(path, str) and Path(path).exists():
+            try:
+                out[str(vid)] = extract_video(path, cfg, whisper_model=whisper_model)
+            except Exception as e:  # a bad file loses its media modalities, not the prediction
+                print(f"video {vid}: media not decodable ({e}); scoring without it", file=sys.stderr)
+    return out
+
+
+def predict_new(run: str | Path, videos: pd.DataFrame) -> pd.DataFrame:
+    """Scores and per-modality contributions for canonical ``videos`` rows."""
+    import torch
+
+    from mdr_graph.train.data import MEDIA_MODALITIES
+    from mdr_graph.train.evaluate import load_run
+    from mdr_graph.train.inputs import build_dataset, network_embeddings
+    from mdr_graph.train.loop import load_trained, predict
+
+    cfg, _, norm = load_run(run)
+    model, ck = load_trained(Path(run) / "model.pt")
+    needs_media = any(m in MEDIA_MODALITIES for m in cfg.modalities) or ("text" in cfg.modalities and cfg.features)
+    media = extract_media(videos, cfg.features) if needs_media and cfg.features else {}
+    emb = network_embeddings(cfg, videos, new=True) if "network" in cfg.modalities else None
+    shapes = {k: tuple(v) for k, v in ck["input_shapes"].items()}
+    ds, _ = build_dataset(cfg, videos.reset_index(drop=True), np.zeros(len(videos)), norm, emb, media.get, shapes)
+    pred, contrib, present = predict(model, ds, cfg, torch.device("cpu"))
+    graph_songs = set(pd.read_parquet(Path(cfg.graph) / "songs.parquet")["song_id"].astype(str))
+    out = pd.DataFrame({
+        "video_id": videos["video_id"].astype(str).to_numpy(),
+        "song_id": videos["song_id"].astype(str).to_numpy(),
+        "song_in_graph": [s in graph_songs for s in videos["song_id"].astype(str)],
+        "prediction": pred,
+        "popularity_raw_estimate": norm.target_inverse(pred),
+    })
+    for j, m in enumerate(cfg.modalities):
+        out[f"present_{m}"] = present[:, j]
+        if contrib is not None:
+            out[f"contribution_{m}"] = np.where(present[:, j], contrib[:, j], 0.0)
+    return out
+
+
+def main(args: argparse.Namespace) -> int:
+    videos = videos_from_files(args) if args.video else videos_from_metadata(args)
+    scores = predict_new(args.run, videos)
+    if args.out:
+        write_text(args.out, scores.to_csv(index=False))
+        print(f"wrote {len(scores)} scores to {args.out}")
+    else:
+        with pd.option_context("display.width", 200, "display.max_columns", 50):
+            print(scores.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from mdr_graph import __version__
 from mdr_graph.errors import UserError
@@ -55,6 +56,8 @@ def build_command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # openai-whisper and PyG still call torch.jit.script at import; the warning is theirs, not the user's.
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script(_method)?` is deprecated", category=FutureWarning)
     argv = list(sys.argv[1:] if argv is None else argv)
     root = _root_parser()
     if not argv or argv[0] in ("-h", "--help", "--version"):

@@ -38,7 +38,7 @@ def video_features(videos: pd.DataFrame) -> np.ndarray:
     n_chars = np.array([len(c) if isinstance(c, str) else 0 for c in caps], dtype=np.float64)
     t = pd.to_datetime(videos["create_time"], utc=True) if "create_time" in videos else pd.Series([pd.NaT] * n)
     hour = (t.dt.hour + t.dt.minute / 60.0).fillna(0.0).to_numpy()
-    wday = t.dt.weekday.fillna(0).to_numpy().astype(np.float64)
+    wday = t.dt.day_of_week.fillna(0).to_numpy().astype(np.float64)
     fol, fol_missing = (_log1p_or_zero(videos["author_followers"]) if "author_followers" in videos
                         else (np.zeros(n), np.ones(n)))
     cols = [

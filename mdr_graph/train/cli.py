@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML file with a [train] section (e.g. a previous run's config.toml)")
     p.add_argument("--preset", choices=sorted(PRESETS), help="cpu (default): minutes on 2 cores; "
                    "reference: the published VAN setting (d_model 1024, 4 heads, 32px patches at 224px, lr 5e-6)")
-    p.add_argument("--model", choices=["coattention", "concat-mlp", "single-transformer", "late-fusion"])
+    p.add_argument("--model", choices=["coattention", "unimodal", "concat-mlp", "single-transformer", "late-fusion"])
     p.add_argument("--fusion", choices=["stacked", "guided"], help="co-attention variant")
     p.add_argument("--split", choices=["random", "time", "song"])
     p.add_argument("--loss", choices=["mse", "mae", "huber"])

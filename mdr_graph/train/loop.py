@@ -145,8 +145,10 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
     set_seed(cfg.seed)
     prep = prepare(cfg)
     model = build(cfg, prep.input_shapes).to(device)
+    if not resume:  # input standardisation is fitted on the training split; resume restores it
+        fit_input_stats(model, prep.datasets["train"], cfg, device)
     optim = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
-                             weight_decay=cfg.weight_decay)
+                             weight_decay=cfg.weight_decay, foreach=True)
     state = {"epoch": 0, "best": -np.inf, "best_epoch": 0, "bad": 0, "history": []}
     if resume:
         ck = torch_load(ckpt_path)
@@ -189,7 +191,7 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
-            total += float(loss) * len(target)
+            total += loss.item() * len(target)
             n += len(target)
         val_pred, _, _ = predict(model, prep.datasets["val"], cfg, device, info)
         _, test_contrib, test_present = predict(model, prep.datasets["test"], cfg, device, info)
@@ -232,21 +234,25 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
     return metrics
 
 
+def fit_input_stats(model: torch.nn.Module, dataset, cfg: TrainConfig, device: torch.device) -> None:
+    """Fit the encoders' input standardisation (e.g. MFCC scale) on the training split, once."""
+    loader = DataLoader(dataset, batch_size=max(cfg.batch_size, 64), shuffle=False, num_workers=cfg.num_workers)
+    model.fit_input_stats((inputs, present) for inputs, present, _ in (_to(b, device) for b in loader))
+
+
 def model_checkpoint(model: torch.nn.Module, cfg: TrainConfig, prep: Prepared, epoch: int) -> dict:
-    """``model.pt``: enough to rebuild the model and its inputs, loadable with weights_only=True."""
-    return {"kind": cfg.model, "config": dataclasses.asdict(fusion_config(cfg)),
-            "input_shapes": {k: list(v) for k, v in prep.input_shapes.items()},
-            "model": model.state_dict(), "epoch": epoch, "train_config": dataclasses.asdict(cfg),
+    """``model.pt``: the model's own checkpoint (architecture + weights, frozen ConvLSTM included),
+    plus the run settings and normalisation; loadable with weights_only=True."""
+    return {**model.checkpoint(), "epoch": epoch, "train_config": dataclasses.asdict(cfg),
             "normalization": dataclasses.asdict(prep.normalizer)}
 
 
 def load_trained(path: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Rebuild a trained model from ``model.pt``."""
+    """Rebuild a trained model from ``model.pt`` (no other file is needed)."""
+    from mdr_graph.fusion_baselines import load_model
+
     ck = torch_load(path)
-    cfg = TrainConfig(**ck["train_config"])
-    model = build(cfg, {k: tuple(v) for k, v in ck["input_shapes"].items()})
-    model.load_state_dict(ck["model"])
-    return model.to(device).eval(), ck
+    return load_model(ck).to(device).eval(), ck
 
 
 def split_predictions(model, cfg, prep: Prepared, device, info=None) -> tuple[pd.DataFrame, dict]:

@@ -1,0 +1,105 @@
+"""The whole pipeline on a small synthetic corpus: synth → build-graph → pretrain → extract
+→ pretrain-visual → train → evaluate → predict, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mdr_graph.cli import main as cli
+
+TINY = ["--epochs", "3", "--patience", "50", "--d-model", "32", "--heads", "2", "--batch-size", "16"]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    d = tmp_path_factory.mktemp("e2e")
+    assert cli(["synth", "--out", str(d / "corpus"), "--videos", "48", "--songs", "12", "--seed", "3",
+                "--seconds", "1.5"]) == 0
+    assert cli(["build-graph", str(d / "corpus" / "metadata.json"), "--out", str(d / "graph"),
+                "--media-root", str(d / "corpus" / "videos")]) == 0
+    assert cli(["pretrain", "--graph", str(d / "graph"), "--out", str(d / "gat"), "--epochs", "3",
+                "--hidden", "32", "--heads", "2"]) == 0
+    assert cli(["extract", "--graph", str(d / "graph"), "--out", str(d / "feats")]) == 0
+    assert cli(["pretrain-visual", "--features", str(d / "feats"), "--graph", str(d / "graph"),
+                "--out", str(d / "cl"), "--epochs", "1"]) == 0
+    base = ["train", "--graph", str(d / "graph"), "--features", str(d / "feats"), "--gat", str(d / "gat" / "gat.pt"),
+            "--convlstm", str(d / "cl" / "convlstm.pt"),
+            "--modalities", "network,meta,text,mfcc,vit,convlstm"]
+    assert cli([*base, "--out", str(d / "run"), *TINY]) == 0
+    return d, base
+
+
+def test_train_writes_the_run_contract(pipeline):
+    d, _ = pipeline
+    run = d / "run"
+    for name in ("model.pt", "checkpoint.pt", "metrics.json", "predictions.csv", "config.toml", "splits.json",
+                 "normalization.json"):
+        assert (run / name).exists(), name
+    m = json.loads((run / "metrics.json").read_text())
+    for key in ("val_spearman", "test_spearman", "test_pearson", "test_mse", "test_mae", "contributions", "params",
+                "seconds_per_epoch", "epochs", "best_epoch", "seed"):
+        assert key in m, key
+    assert m["epochs"] == 3 and 1 <= m["best_epoch"] <= 3 and m["seed"] == 0
+    assert sum(m["contributions"].values()) == pytest.approx(1.0, abs=1e-5)
+    preds = pd.read_csv(run / "predictions.csv")
+    assert list(preds.columns) == ["video_id", "split", "target", "prediction"]
+    assert len(preds) == 48 and preds["video_id"].is_unique
+    assert set(preds["split"]) == {"train", "val", "test"}
+    # the target is min-max normalised with training statistics: train spans exactly [0, 1]
+    train = preds[preds["split"] == "train"]["target"]
+    assert train.min() == pytest.approx(0.0) and train.max() == pytest.approx(1.0)
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+
+
+def test_checkpoint_loads_weights_only(pipeline):
+    d, _ = pipeline
+    ck = torch.load(d / "run" / "model.pt", weights_only=True)
+    assert {"kind", "config", "input_shapes", "model", "train_config", "normalization"} <= set(ck)
+
+
+def test_evaluate_matches_train(pipeline, capsys):
+    d, _ = pipeline
+    assert cli(["evaluate", "--run", str(d / "run"), "--split", "all"]) == 0
+    assert '"matches_metrics_json": true' in capsys.readouterr().out
+
+
+def test_resume_reproduces_the_uninterrupted_run(pipeline):
+    d, base = pipeline
+    assert cli([*base, "--out", str(d / "part"), *TINY[:0], "--epochs", "2", *TINY[2:]]) == 0
+    assert cli([*base, "--out", str(d / "part"), "--resume", "--epochs", "3"]) == 0
+    whole = json.loads((d / "run" / "metrics.json").read_text())
+    resumed = json.loads((d / "part" / "metrics.json").read_text())
+    for key in ("val_spearman", "test_spearman", "test_mse", "best_epoch", "epochs"):
+        assert resumed[key] == pytest.approx(whole[key], abs=1e-9), key
+    assert [h["train_loss"] for h in resumed["history"]] == pytest.approx([h["train_loss"] for h in whole["history"]])
+
+
+def test_predict_a_new_video_with_a_new_song(pipeline, tmp_path):
+    d, _ = pipeline
+    assert cli(["synth", "--out", str(tmp_path / "new"), "--videos", "2", "--songs", "1", "--seed", "77",
+                "--seconds", "1.5"]) == 0
+    clip = sorted((tmp_path / "new" / "videos").glob("*.mp4"))[0]
+    known_song = pd.read_parquet(d / "graph" / "songs.parquet")["song_id"].iloc[0]
+    out = tmp_path / "preds.csv"
+    assert cli(["predict", "--run", str(d / "run"), "--video", str(clip), "--song-id", "never-seen-song",
+                "--caption", "new #fyp", "--video", str(clip), "--video-id", "a", "--video-id", "b",
+                "--song-id", str(known_song), "--out", str(out)]) == 0
+    p = pd.read_csv(out, dtype={"song_id": str})
+    assert p["song_in_graph"].tolist() == [False, True]
+    assert np.isfinite(p["prediction"]).all() and ((p["prediction"] > 0) & (p["prediction"] < 1)).all()
+    contrib = p[[c for c in p.columns if c.startswith("contribution_")]].sum(axis=1)
+    assert contrib.to_numpy() == pytest.approx([1.0, 1.0], abs=1e-5)
+    assert p["present_mfcc"].all() and p["present_vit"].all()
+
+
+def test_bad_input_is_a_one_line_error(pipeline, capsys):
+    d, base = pipeline
+    assert cli([*base[:-1], "network,smell", "--out", str(d / "bad")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "smell" in err[0]
+    assert cli(["train", "--graph", str(d / "nope"), "--modalities", "meta", "--out", str(d / "bad2")]) == 2

@@ -1,0 +1,109 @@
+"""Ingest scraped TikTok metadata and build the song-video graph.
+
+Reads tiktok-scraper JSON, TikTok-Api items (a list or JSON lines), yt-dlp .info.json
+files (or a directory of them) and CSV. Counts written as TikTok shows them ("541.2K",
+"1.4M", "1,234"), epoch or ISO times, "mm:ss" durations and text booleans are parsed.
+
+Writes to GRAPHDIR: videos.parquet (one row per accepted video), songs.parquet (one row
+per song, with its degree), graph.pt (the PyG HeteroData), rejects.jsonl (one line per
+rejected record: source, position, reason, detail), config.toml and summary.json.
+Every input record is either a video or a reject: videos + rejected == input_records.
+Reject reasons: missing_video_id, missing_song_id, missing_counts, bad_count,
+negative_count, bad_timestamp, created_after_scrape, duplicate_exact (a later identical
+copy of a kept video), duplicate_conflicting (a later copy that differs),
+path_escapes_root, not_a_record, not_a_video, bad_json (a JSON-lines line),
+malformed_row (a CSV row). A file that is not JSON/CSV at all stops the build, and
+GRAPHDIR is left as it was.
+
+Examples:
+  mdr-graph build-graph trending.json --out graphs/trending
+  mdr-graph build-graph scrape/*.json --out graphs/all --media-root videos/ --scrape-time 2020-12-21T12:00Z
+  mdr-graph build-graph downloads/ --format yt-dlp --out graphs/ytdlp --export graphml
+  mdr-graph build-graph export.csv --columns video_id=id,song_id=music,plays=views --out graphs/csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mdr_graph.errors import UserError
+from mdr_graph.graph_build.formats import FORMATS, RAW_FIELDS, check_column_map, parse_column_map
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="metadata files or directories (searched for .json/.jsonl/.ndjson/.csv/.tsv)")
+    p.add_argument("--out", default=None, metavar="GRAPHDIR", help="the graph directory to write")
+    p.add_argument("--format", default=None, choices=("auto", *FORMATS),
+                   help="input format (default auto: detected per file, and reported)")
+    p.add_argument("--columns", default=None, metavar="CANONICAL=SOURCE,...",
+                   help="CSV column names for canonical fields, e.g. video_id=id,plays=views; "
+                        f"canonical names: {', '.join(RAW_FIELDS)}")
+    p.add_argument("--media-root", default=None, metavar="DIR",
+                   help="where the videos are: DIR/<video_id>.mp4 unless a record names its own path "
+                        "(paths resolving outside DIR are rejected)")
+    p.add_argument("--scrape-time", default=None, metavar="ISO",
+                   help="when the scrape was taken, for records that do not say (default: the latest create "
+                        "time in the input); ISO 8601 or epoch seconds")
+    p.add_argument("--export", action="append", default=None, choices=("graphml", "gexf"),
+                   help="also write graph.graphml / graph.gexf through networkx (repeatable)")
+    p.add_argument("--config", default=None,
+                   help="a TOML file with a [build_graph] section (e.g. GRAPHDIR/config.toml)")
+
+
+def _config(args: argparse.Namespace):
+    from mdr_graph.config import resolve
+    from mdr_graph.graph_build.build import BuildGraphConfig
+
+    ns = argparse.Namespace(**vars(args))
+    ns.inputs = args.inputs or None
+    ns.columns = parse_column_map(args.columns) if args.columns else None
+    cfg = resolve(BuildGraphConfig, ns, "build_graph")
+    if not cfg.inputs:
+        raise UserError("give at least one INPUT file or directory")
+    if not cfg.out:
+        raise UserError("give --out GRAPHDIR, the directory to write the graph to")
+    check_column_map(cfg.columns)
+    return cfg
+
+
+def _print_summary(s: dict, out: str) -> None:
+    lines = [
+        f"built {out} in {s['elapsed_s']:.1f} s (format: {s['format']})",
+        f"  input records {s['input_records']:>12,}",
+        f"  videos        {s['videos']:>12,}",
+        f"  songs         {s['songs']:>12,}",
+        f"  edges         {s['edges']:>12,}",
+        f"  rejected      {s['rejected']:>12,}" + (f"  (see {out}/rejects.jsonl)" if s["rejected"] else ""),
+    ]
+    for code, n in s["rejects_by_reason"].items():
+        lines.append(f"    {code:<24}{n:>10,}")
+    d = s["song_degree"]
+    if s["songs"]:
+        lines.append(f"  song degree: max {d['max']:,}, mean {d['mean']:.2f}, median {d['median']:g}; "
+                     f"{d['ones']:,} songs have one video")
+    src = s["scrape_time_sources"]
+    if src.get("latest_create_time"):
+        lines.append(f"  scrape time: none in the input, so the latest create time {s['scrape_time_fallback']} "
+                     f"was used for {src['latest_create_time']:,} videos (set it with --scrape-time)")
+    if s["media_root"] or s["media_files"].get("found"):
+        lines.append(f"  media files: {s['media_files']['found']:,} found, {s['media_files']['missing']:,} missing")
+    for name, n in s["unreadable_values"].items():
+        lines.append(f"  note: {n:,} unreadable {name} value(s) were set to null")
+    print("\n".join(lines))
+
+
+def main(args: argparse.Namespace) -> int:
+    from mdr_graph.graph_build.build import build_graph
+
+    cfg = _config(args)
+    summary = build_graph(cfg.inputs, cfg.out, fmt=cfg.format, columns=cfg.columns, media_root=cfg.media_root,
+                          scrape_time=cfg.scrape_time, export=cfg.export, show_progress=True,
+                          echo=lambda m: print(m, file=sys.stderr))
+    _print_summary(summary, cfg.out)
+    if summary["videos"] == 0:
+        print(f"mdr-graph build-graph: no video was accepted; the reasons are in {cfg.out}/rejects.jsonl",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -158,7 +158,8 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
         torch.set_rng_state(ck["rng"])
     train_model = model
     if info.enabled:
-        train_model = torch.nn.parallel.DistributedDataParallel(model)
+        train_model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+        torch.manual_seed(cfg.seed + info.rank)  # per-rank dropout; weights were broadcast from rank 0
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_run_inputs(out, cfg, prep)
@@ -173,15 +174,13 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
     for epoch in bar:
         t0 = time.perf_counter()
         model.train()
-        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-        if info.enabled:
-            sampler = DistributedSampler(train_ds, num_replicas=info.world_size, rank=info.rank, shuffle=True,
-                                         seed=cfg.seed)
-            sampler.set_epoch(epoch)
-            loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers)
-        else:
-            loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, generator=gen,
-                                num_workers=cfg.num_workers)
+        # The same seeded permutation on one process or many: each global batch of
+        # `batch_size` is split across ranks, so DDP follows the single-process run.
+        sampler = DistributedSampler(train_ds, num_replicas=info.world_size, rank=info.rank, shuffle=True,
+                                     seed=cfg.seed)
+        sampler.set_epoch(epoch)
+        loader = DataLoader(train_ds, batch_size=max(1, cfg.batch_size // info.world_size), sampler=sampler,
+                            num_workers=cfg.num_workers)
         total, n = 0.0, 0
         for batch in loader:
             inputs, present, target = _to(batch, device)
@@ -193,6 +192,8 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
             optim.step()
             total += loss.item() * len(target)
             n += len(target)
+        if info.enabled:  # the epoch's training loss over all ranks
+            total, n = (sum(x) for x in zip(*ddp.gather((total, n), info)))
         val_pred, _, _ = predict(model, prep.datasets["val"], cfg, device, info)
         _, test_contrib, test_present = predict(model, prep.datasets["test"], cfg, device, info)
         val_t = prep.datasets["val"].targets

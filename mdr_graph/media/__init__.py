@@ -1,0 +1,11 @@
+"""Media features of videos: sampled frames, MFCC / log filter banks and Whisper, stored in shards.
+
+- :mod:`.decode`: PyAV decoding (segment-uniform frame sampling by seek or scan, mono audio)
+- :mod:`.audio_features`: MFCC and log mel filter banks (torchaudio transforms)
+- :mod:`.whisper_features`: offline Whisper loading, embedding, transcript and language
+- :mod:`.store`: the on-disk layout and :class:`~mdr_graph.media.store.FeatureStore`, the lazy reader
+- :mod:`.extract`: :class:`~mdr_graph.media.extract.ExtractConfig`, ``extract_video``, the
+  resumable and shardable ``run_extract`` and ``merge``
+- :mod:`.cli`: ``mdr-graph extract``
+- :mod:`.synthetic`: mp4 clips whose frames encode their index (tests, benchmarks, demos)
+"""

@@ -1,0 +1,245 @@
+"""The non-neural baselines: global mean, per-song mean, ridge regression on metadata.
+
+They answer "how much of the score is explained before any model looks at a frame?".
+Each is fitted on the training split only, on the min-max-normalised target that the
+neural runs also train on (the same :class:`~mdr_graph.train.data.Normalizer`, fitted
+on the same training ids), and predicts every video of every split, so its
+``predictions.csv`` and ``metrics.json`` line up row for row with a ``train`` run.
+
+The fitting functions are pure (arrays in, arrays out); :func:`run_tabular_baseline`
+does the I/O and writes a run directory in the ``train`` format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mdr_graph.config import save_toml
+from mdr_graph.io import read_json, write_json, write_text
+from mdr_graph.train.config import TrainConfig
+from mdr_graph.train.data import Normalizer, meta_matrix
+from mdr_graph.train.metrics import regression_metrics
+from mdr_graph.train.splits import SPLITS, make_splits
+
+# Ridge penalties tried; the one with the best validation MSE is kept (the intercept is never penalised).
+RIDGE_ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
+
+
+# ---------------------------------------------------------------- pure fitting functions
+
+def global_mean(train_target: np.ndarray) -> float:
+    """The mean training target: the best constant under squared error."""
+    train_target = np.asarray(train_target, dtype=np.float64)
+    return float(train_target.mean()) if len(train_target) else 0.0
+
+
+def song_means(train_songs: np.ndarray, train_target: np.ndarray) -> dict[str, float]:
+    """``{song_id: mean training target of its videos}`` over the training rows."""
+    df = pd.DataFrame({"song": np.asarray(train_songs).astype(str), "y": np.asarray(train_target, np.float64)})
+    return df.groupby("song", sort=False)["y"].mean().to_dict()
+
+
+def predict_song_mean(songs: np.ndarray, means: dict[str, float], fallback: float) -> np.ndarray:
+    """Each video's song mean; songs with no training video get ``fallback`` (the global mean)."""
+    return np.array([means.get(str(s), fallback) for s in songs], dtype=np.float64)
+
+
+@dataclasses.dataclass
+class RidgeModel:
+    """``y = x @ coef + intercept`` on standardised features."""
+
+    coef: np.ndarray
+    intercept: float
+    alpha: float
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64) @ self.coef + self.intercept
+
+
+def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float) -> RidgeModel:
+    """Closed-form ridge regression with an unpenalised intercept.
+
+    Centring ``x`` and ``y`` first makes the intercept drop out of the penalty:
+    ``coef = (XcᵀXc + αI)⁻¹ Xcᵀyc``, ``intercept = ȳ - x̄·coef``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if len(y) == 0:
+        return RidgeModel(np.zeros(x.shape[1]), 0.0, alpha)
+    xm, ym = x.mean(axis=0), y.mean()
+    xc, yc = x - xm, y - ym
+    gram = xc.T @ xc + alpha * np.eye(x.shape[1])
+    coef = np.linalg.solve(gram, xc.T @ yc) if x.shape[1] else np.zeros(0)
+    return RidgeModel(coef, float(ym - xm @ coef), float(alpha))
+
+
+def ridge_select(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+                 alphas: tuple[float, ...] = RIDGE_ALPHAS) -> tuple[RidgeModel, dict[float, float]]:
+    """Fit one ridge per ``alpha`` on train and keep the best on validation MSE.
+
+    Returns the chosen model and ``{alpha: validation MSE}``. Without validation rows
+    the middle of the grid is used.
+    """
+    scores: dict[float, float] = {}
+    models = {a: ridge_fit(x_train, y_train, a) for a in alphas}
+    if len(y_val) == 0:
+        mid = alphas[len(alphas) // 2]
+        return models[mid], scores
+    for a, m in models.items():
+        scores[a] = float(np.mean((m.predict(x_val) - np.asarray(y_val, np.float64)) ** 2))
+    best = min(scores, key=lambda a: (scores[a], -a))  # ties: the stronger penalty
+    return models[best], scores
+
+
+# ---------------------------------------------------------------- the run directory
+
+TABULAR_BASELINES = {
+    "global-mean": "the mean training target, for every video",
+    "song-mean": "the mean training target of the video's song, else the global mean",
+    "meta-linear": "ridge regression on the pre-publication metadata",
+}
+# What each one reads, as listed in the report ("song" is the song id, not a model modality).
+TABULAR_INPUTS = {"global-mean": [], "song-mean": ["song"], "meta-linear": ["meta"]}
+
+
+def fit_predict(name: str, videos: pd.DataFrame, rows: dict[str, np.ndarray], target: np.ndarray,
+                meta: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Fit baseline ``name`` on ``rows['train']``; predict all rows of ``videos``.
+
+    ``target`` is the normalised target of every row, ``meta`` the standardised metadata
+    matrix of every row. Returns the predictions and what was fitted (for metrics.json).
+    """
+    tr, va = rows["train"], rows["val"]
+    mu = global_mean(target[tr])
+    if name == "global-mean":
+        return np.full(len(videos), mu), {"mean": mu, "params": 1}
+    if name == "song-mean":
+        songs = videos["song_id"].astype(str).to_numpy()
+        means = song_means(songs[tr], target[tr])
+        pred = predict_song_mean(songs, means, mu)
+        fallback = {s: int(sum(str(v) not in means for v in songs[rows[s]])) for s in SPLITS}
+        return pred, {"songs_fitted": len(means), "global_mean": mu, "fallback_videos": fallback,
+                      "params": len(means) + 1}
+    if name == "meta-linear":
+        model, scores = ridge_select(meta[tr], target[tr], meta[va], target[va])
+        return model.predict(meta), {"alpha": model.alpha, "val_mse_by_alpha": {str(a): s for a, s in scores.items()},
+                                     "coef": model.coef.tolist(), "intercept": model.intercept,
+                                     "params": int(model.coef.size + 1)}
+    raise ValueError(f"unknown tabular baseline {name!r}; known: {', '.join(TABULAR_BASELINES)}")
+
+
+def split_hash(splits: dict[str, np.ndarray]) -> str:
+    """A short fingerprint of split membership: equal hashes mean identical train/val/test ids."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for s in SPLITS:
+        h.update(s.encode())
+        for v in sorted(str(x) for x in splits[s]):
+            h.update(b"\0" + v.encode())
+    return h.hexdigest()[:16]
+
+
+def run_tabular_baseline(name: str, cfg: TrainConfig, out_dir: str | Path) -> dict:
+    """Fit and evaluate one non-neural baseline; write ``out_dir`` in the ``train`` run format."""
+    from mdr_graph.train.inputs import read_videos
+
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    videos = read_videos(cfg.graph).reset_index(drop=True)
+    splits = make_splits(videos, cfg.split, cfg.seed, tuple(cfg.split_fractions))
+    row = pd.Series(np.arange(len(videos)), index=videos["video_id"].astype(str))
+    rows = {s: row.loc[[str(v) for v in splits[s]]].to_numpy() for s in SPLITS}
+    raw = videos["popularity_raw"].to_numpy(dtype=np.float64)
+    meta_raw = meta_matrix(videos)
+    norm = Normalizer.fit(raw[rows["train"]], meta_raw[rows["train"]])
+    target = norm.target(raw)
+    pred, fitted = fit_predict(name, videos, rows, target, norm.meta(meta_raw).astype(np.float64))
+    secs = time.perf_counter() - t0
+
+    frames = [pd.DataFrame({"video_id": videos["video_id"].astype(str).to_numpy()[rows[s]], "split": s,
+                            "target": target[rows[s]], "prediction": pred[rows[s]]}) for s in SPLITS]
+    preds = pd.concat(frames, ignore_index=True)
+    per = {s: regression_metrics(g["target"].to_numpy(), g["prediction"].to_numpy())
+           for s, g in preds.groupby("split", sort=False)}
+    for s in SPLITS:  # an empty split still gets its (nan) entry
+        per.setdefault(s, regression_metrics(np.zeros(0), np.zeros(0)))
+    metrics = {
+        "val_spearman": per["val"]["spearman"], "test_spearman": per["test"]["spearman"],
+        "test_pearson": per["test"]["pearson"], "test_mse": per["test"]["mse"], "test_mae": per["test"]["mae"],
+        "train_spearman": per["train"]["spearman"], "contributions": {}, "params": int(fitted.pop("params")),
+        "seconds_per_epoch": secs, "seconds_total": secs, "epochs": 1, "best_epoch": 1, "seed": cfg.seed,
+        "model": name, "modalities": TABULAR_INPUTS[name], "split": cfg.split,
+        "split_sizes": {s: int(len(splits[s])) for s in SPLITS}, "missing_media": 0, "world_size": 1,
+        "splits": per, "history": [], "fitted": fitted, "split_hash": split_hash(splits),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    save_toml(out / "config.toml", {"train": cfg})
+    write_json(out / "splits.json", {s: [str(v) for v in splits[s]] for s in SPLITS})
+    write_json(out / "normalization.json", dataclasses.asdict(norm))
+    write_text(out / "predictions.csv", preds.to_csv(index=False))
+    write_json(out / "metrics.json", metrics)  # last: its presence marks the run finished
+    return metrics
+
+
+def run_ensemble(name: str, member_dirs: list[Path], cfg: TrainConfig, out_dir: str | Path) -> dict:
+    """Average the members' predictions video by video; write ``out_dir`` in the ``train`` run format.
+
+    The members' *normalised* predictions (the ``prediction`` column of their
+    ``predictions.csv``) are averaged. All members of one seed share the same training
+    split and hence the same :class:`Normalizer` (checked here), and the normaliser is
+    affine, so this equals normalising the average of the de-normalised predictions.
+    """
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    if len(member_dirs) < 2:
+        raise ValueError(f"{name}: an average needs two or more member runs, got {len(member_dirs)}")
+    first = Path(member_dirs[0])
+    norm0 = read_json(first / "normalization.json")
+    splits0 = read_json(first / "splits.json")
+    base = pd.read_csv(first / "predictions.csv", dtype={"video_id": str})
+    preds = [base["prediction"].to_numpy(np.float64)]
+    for d in member_dirs[1:]:
+        d = Path(d)
+        norm = read_json(d / "normalization.json")
+        if (norm["target_min"], norm["target_max"]) != (norm0["target_min"], norm0["target_max"]):
+            raise ValueError(f"{d} was normalised differently from {first}; members must share one training split")
+        if read_json(d / "splits.json") != splits0:
+            raise ValueError(f"{d} used another split than {first}")
+        p = pd.read_csv(d / "predictions.csv", dtype={"video_id": str}).set_index("video_id")
+        preds.append(p.loc[base["video_id"], "prediction"].to_numpy(np.float64))
+    table = base[["video_id", "split", "target"]].copy()
+    table["prediction"] = np.mean(preds, axis=0)
+    per = {s: regression_metrics(g["target"].to_numpy(), g["prediction"].to_numpy())
+           for s, g in table.groupby("split", sort=False)}
+    for s in SPLITS:
+        per.setdefault(s, regression_metrics(np.zeros(0), np.zeros(0)))
+    members = [read_json(Path(d) / "metrics.json") for d in member_dirs]
+    secs = time.perf_counter() - t0
+    splits = {s: np.asarray(v, dtype=object) for s, v in splits0.items()}
+    metrics = {
+        "val_spearman": per["val"]["spearman"], "test_spearman": per["test"]["spearman"],
+        "test_pearson": per["test"]["pearson"], "test_mse": per["test"]["mse"], "test_mae": per["test"]["mae"],
+        "train_spearman": per["train"]["spearman"], "contributions": {},
+        "params": int(sum(m.get("params", 0) for m in members)),
+        # training cost of an ensemble is the sum of its members' (they are reused, not retrained)
+        "seconds_per_epoch": float(sum(m.get("seconds_per_epoch", 0.0) for m in members)),
+        "seconds_total": float(sum(m.get("seconds_total", 0.0) for m in members)) + secs,
+        "epochs": 1, "best_epoch": 1, "seed": cfg.seed, "model": name,
+        "modalities": list(dict.fromkeys(x for m in members for x in m.get("modalities", []))), "split": cfg.split,
+        "split_sizes": {s: int(len(splits[s])) for s in SPLITS}, "missing_media": 0, "world_size": 1,
+        "splits": per, "history": [], "members": [str(Path(d).parent.name) for d in member_dirs],
+        "averaged": "normalised predictions", "split_hash": split_hash(splits),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    save_toml(out / "config.toml", {"train": cfg})
+    write_json(out / "splits.json", splits0)
+    write_json(out / "normalization.json", norm0)
+    write_text(out / "predictions.csv", table.to_csv(index=False))
+    write_json(out / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,332 @@
+"""Run every model of the comparison on the same splits and seeds, resumably.
+
+Layout of ``DIR`` (every run directory is in the ``train`` format: ``predictions.csv``,
+``metrics.json``, ``config.toml``, ``splits.json``, ``normalization.json``; neural runs
+add ``model.pt`` and ``tb/``)::
+
+    DIR/config.toml                 the resolved settings ([compare] and the [train] template)
+    DIR/compare.json                what ran, what was skipped and why, split fingerprints, summaries
+    DIR/data/videos.csv, songs.csv  the columns of the graph the report plots (so it needs nothing else)
+    DIR/<model>/seed<k>/            one run per model and seed
+    DIR/ablations/<variant>/seed<k>/
+    DIR/report.md, report.html, plots/
+
+The split of seed ``k`` is ``make_splits(videos, split, k)`` for every model, and each
+run's ``splits.json`` is fingerprinted (:func:`~mdr_graph.compare.baselines.split_hash`)
+and checked against it, so "same split" is verified, not assumed. A run whose
+``metrics.json`` exists is finished and skipped on re-run; a neural run with only a
+``checkpoint.pt`` resumes from it. A finished run whose saved config differs from what
+would be run now is an error rather than a silent mix of settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mdr_graph.compare.baselines import run_ensemble, run_tabular_baseline, split_hash
+from mdr_graph.compare.plan import (Available, RunSpec, fusion_modalities, inspect_inputs, parse_models,
+                                    plan_models)
+from mdr_graph.config import from_dict, load_toml, save_toml
+from mdr_graph.errors import UserError
+from mdr_graph.io import read_json, write_json, write_text
+from mdr_graph.runlog import progress
+from mdr_graph.train.config import TrainConfig
+from mdr_graph.train.data import ALL_MODALITIES
+from mdr_graph.train.splits import SPLITS, make_splits
+
+COMPARE_VERSION = 1
+
+
+@dataclass
+class CompareConfig:
+    """What to compare. Training hyperparameters live in the ``[train]`` template beside it."""
+
+    graph: str = ""
+    features: str = ""
+    gat: str = ""
+    convlstm: str = ""
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    split: str = "random"                       # random | time | song
+    models: list[str] = field(default_factory=lambda: ["all"])
+    modalities: list[str] = field(default_factory=list)   # the full model's; empty = every usable one
+    fusion: str = "stacked"                     # the full model's co-attention variant
+    ablate: bool = False
+    ablate_frames: list[int] = field(default_factory=list)  # frame counts for the frames ablation; empty = auto
+    workers: int = 1                            # extraction workers for the frames ablation
+
+
+def run_dir(out: str | Path, spec: RunSpec, seed: int) -> Path:
+    base = Path(out) / "ablations" if spec.group == "ablation" else Path(out)
+    return base / spec.name / f"seed{seed}"
+
+
+def run_config(template: TrainConfig, spec: RunSpec, seed: int, ccfg: CompareConfig) -> TrainConfig:
+    """The ``TrainConfig`` of one run: the template, the compared inputs, the spec's changes, the seed."""
+    mods = [m for m in spec.modalities if m in ALL_MODALITIES]
+    values = {**dataclasses.asdict(template), "graph": ccfg.graph, "features": ccfg.features, "gat": ccfg.gat,
+              "convlstm": ccfg.convlstm, "split": ccfg.split, "seed": int(seed), "modalities": mods,
+              **spec.overrides}
+    if spec.kind != "neural":
+        values["model"] = spec.name
+    return TrainConfig(**values)
+
+
+# What a non-neural run depends on; training hyperparameters do not change it.
+TABULAR_FIELDS = ("graph", "split", "split_fractions", "seed", "model", "modalities")
+
+
+def check_same_config(path: Path, cfg: TrainConfig, fields: tuple[str, ...] | None = None) -> None:
+    """Raise when a run in ``path`` was made with other settings than ``cfg`` (only ``fields``, if given)."""
+    saved_toml = load_toml(path / "config.toml").get("train", {})
+    saved = dataclasses.asdict(from_dict(TrainConfig, saved_toml, source=str(path / "config.toml")))
+    want = dataclasses.asdict(cfg)
+    diff = [k for k in (fields or want) if _norm(saved.get(k)) != _norm(want[k])]
+    if diff:
+        raise UserError(f"{path} was trained with other settings ({', '.join(f'{k}: {saved.get(k)!r} -> {want[k]!r}' for k in diff[:4])}); "
+                        f"delete that run directory to retrain it, or compare into a new --out")
+
+
+def _norm(v):
+    if isinstance(v, (list, tuple)):
+        return [_norm(x) for x in v]
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return "" if v is None else v
+
+
+def expected_splits(videos: pd.DataFrame, split: str, seeds: list[int], fractions) -> dict[int, dict]:
+    """``{seed: {"hash", "sizes"}}``: the split every model of that seed must use."""
+    out = {}
+    for s in seeds:
+        sp = make_splits(videos, split, s, tuple(fractions))
+        out[s] = {"hash": split_hash(sp), "sizes": {k: int(len(v)) for k, v in sp.items()}}
+    return out
+
+
+def verify_split(path: Path, want_hash: str) -> str:
+    """Fingerprint ``path/splits.json``; raise if it is not the seed's split."""
+    got = split_hash({k: np.asarray(v, dtype=object) for k, v in read_json(path / "splits.json").items()})
+    if got != want_hash:
+        raise RuntimeError(f"{path} used split {got}, but every model of this seed must use {want_hash}")
+    return got
+
+
+def _stamp_split_hash(path: Path, h: str) -> None:
+    m = read_json(path / "metrics.json")
+    if m.get("split_hash") != h:
+        m["split_hash"] = h
+        write_json(path / "metrics.json", m)
+
+
+def snapshot_data(graph: str | Path, out: Path) -> None:
+    """Copy the graph columns the report plots into ``DIR/data`` (no engagement counts)."""
+    g = Path(graph)
+    v = pd.read_parquet(g / "videos.parquet", columns=["video_id", "song_id", "create_time", "popularity_raw"])
+    write_text(out / "data" / "videos.csv", v.to_csv(index=False))
+    if (g / "songs.parquet").exists():
+        s = pd.read_parquet(g / "songs.parquet", columns=["song_id", "degree"])
+    else:
+        s = v.groupby("song_id", sort=False).size().rename("degree").reset_index()
+    write_text(out / "data" / "songs.csv", s.to_csv(index=False))
+
+
+def execute(spec: RunSpec, cfg: TrainConfig, path: Path, out: Path, seed: int) -> None:
+    """Produce one run directory (resuming a neural run from its checkpoint)."""
+    if spec.kind == "tabular":
+        run_tabular_baseline(spec.name, cfg, path)
+    elif spec.kind == "ensemble":
+        members = [out / m / f"seed{seed}" for m in spec.members]
+        run_ensemble(spec.name, members, cfg, path)
+    else:
+        from mdr_graph.train.loop import fit
+
+        fit(cfg, path, resume=(path / "checkpoint.pt").exists() and not (path / "metrics.json").exists())
+
+
+def run_one(spec: RunSpec, cfg: TrainConfig, out: Path, seed: int, want_hash: str) -> dict:
+    """Produce (or reuse) one run directory; returns its status for ``compare.json``. Never raises on a model
+    failure: the traceback goes to the run's ``error.log`` and the status says ``failed``."""
+    path = run_dir(out, spec, seed)
+    rel = str(path.relative_to(out))
+    if (path / "metrics.json").exists():
+        check_same_config(path, cfg, None if spec.kind == "neural" else TABULAR_FIELDS)
+        verify_split(path, want_hash)
+        return {"dir": rel, "status": "done", "reused": True}
+    try:
+        execute(spec, cfg, path, out, seed)
+        verify_split(path, want_hash)
+        _stamp_split_hash(path, want_hash)
+        (path / "error.log").unlink(missing_ok=True)  # from an earlier failed attempt
+        return {"dir": rel, "status": "done", "reused": False}
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # noqa: BLE001 - one broken model must not lose the others' results
+        path.mkdir(parents=True, exist_ok=True)
+        write_text(path / "error.log", traceback.format_exc())
+        msg = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+        from tqdm.auto import tqdm
+
+        tqdm.write(f"compare: {spec.name} seed{seed} failed: {msg} (traceback in {rel}/error.log)")
+        return {"dir": rel, "status": "failed", "error": msg}
+
+
+def _worker(job: tuple) -> tuple[str, int, dict]:
+    """Run one (spec, seed) in a pool process: one torch thread, no inner progress bars."""
+    import os
+
+    import torch
+
+    spec_json, cfg_json, out, seed, want_hash, threads = job
+    os.environ["MDR_GRAPH_NO_PROGRESS"] = "1"
+    torch.set_num_threads(threads)
+    spec = RunSpec(**spec_json)
+    return spec.name, seed, run_one(spec, TrainConfig(**cfg_json), Path(out), seed, want_hash)
+
+
+def validate_template(template: TrainConfig, mods: list[str]) -> None:
+    """Fail before the first run, not after hours, on settings no neural model accepts."""
+    from mdr_graph.train.loop import fusion_config
+
+    fusion_config(dataclasses.replace(template, modalities=list(mods) or ["meta"])).validate()
+    for name in ("epochs", "batch_size", "patience"):
+        if getattr(template, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(template, name)}")
+    if template.loss not in ("mse", "mae", "huber"):
+        raise UserError(f"unknown loss {template.loss!r}; choose mse, mae or huber")
+
+
+class Comparison:
+    """One ``compare`` invocation: plan, run (resuming), summarise into ``compare.json``."""
+
+    def __init__(self, ccfg: CompareConfig, template: TrainConfig, out: str | Path,
+                 avail: Available | None = None, jobs: int = 1, threads: int | None = None):
+        self.ccfg, self.template, self.out = ccfg, template, Path(out)
+        self.jobs, self.threads = max(1, int(jobs)), threads
+        self.avail = avail or inspect_inputs(ccfg.graph, ccfg.features, ccfg.gat, ccfg.convlstm)
+        # the run configs carry resolved absolute paths
+        self.ccfg = dataclasses.replace(ccfg, graph=self.avail.graph, features=self.avail.features,
+                                        gat=self.avail.gat, convlstm=self.avail.convlstm)
+        self.mods = fusion_modalities(self.avail, ccfg.modalities or None)
+        validate_template(template, self.mods)
+        self.specs = plan_models(parse_models(ccfg.models), self.avail, self.mods, ccfg.fusion)
+        if ccfg.ablate:
+            from mdr_graph.compare.ablations import plan_ablations
+
+            self.specs += plan_ablations(self.mods, self.avail, ccfg.fusion, self.out, ccfg.ablate_frames or None)
+        self.status: dict[str, dict[int, dict]] = {s.name: {} for s in self.specs}
+
+    def runs(self) -> list[tuple[RunSpec, int]]:
+        """Runnable (spec, seed) pairs, seed-major so a partial comparison is complete per seed."""
+        return [(s, seed) for seed in self.ccfg.seeds for s in self.specs if s.runnable]
+
+    def run(self) -> dict:
+        from mdr_graph.train.inputs import read_videos
+
+        self.check_existing()  # before writing anything: a mismatch must leave DIR untouched
+        self.out.mkdir(parents=True, exist_ok=True)
+        save_toml(self.out / "config.toml", {"compare": self.ccfg, "train": self.template})
+        snapshot_data(self.ccfg.graph, self.out)
+        videos = read_videos(self.ccfg.graph)
+        self.splits = expected_splits(videos, self.ccfg.split, self.ccfg.seeds, self.template.split_fractions)
+        self._prepare_frame_stores()
+        todo = self.runs()
+        bar = progress(total=len(todo), desc="compare", unit="run")
+        if self.jobs > 1:
+            self._run_parallel([t for t in todo if t[0].kind != "ensemble"], bar)
+            todo = [t for t in todo if t[0].kind == "ensemble"]
+        for spec, seed in todo:
+            bar.set_postfix_str(f"{spec.name} seed{seed}")
+            self.status[spec.name][seed] = self._run_here(spec, seed)
+            bar.update(1)
+            self.write_summary()
+        bar.close()
+        return self.write_summary()
+
+    def _run_here(self, spec: RunSpec, seed: int) -> dict:
+        cfg = run_config(self.template, spec, seed, self.ccfg)
+        if spec.kind == "ensemble":
+            missing = [m for m in spec.members if self.status.get(m, {}).get(seed, {}).get("status") != "done"]
+            if missing:
+                return {"dir": str(run_dir(self.out, spec, seed).relative_to(self.out)), "status": "failed",
+                        "error": f"member run(s) {', '.join(missing)} did not finish"}
+        return run_one(spec, cfg, self.out, seed, self.splits[seed]["hash"])
+
+    def _run_parallel(self, todo: list[tuple[RunSpec, int]], bar) -> None:
+        """Independent runs in ``jobs`` processes of one torch thread each (results are the same runs)."""
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        jobs = [(s.to_json(), dataclasses.asdict(run_config(self.template, s, k, self.ccfg)), str(self.out), k,
+                 self.splits[k]["hash"], self.threads or 1) for s, k in todo]
+        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_worker, j) for j in jobs]
+            try:
+                for fut in as_completed(futures):
+                    name, seed, status = fut.result()
+                    self.status[name][seed] = status
+                    bar.set_postfix_str(f"{name} seed{seed} {status['status']}")
+                    bar.update(1)
+                    self.write_summary()
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+
+    def check_existing(self) -> None:
+        """Every run directory already in ``DIR`` must have been made with today's settings."""
+        for spec, seed in self.runs():
+            path = run_dir(self.out, spec, seed)
+            if (path / "config.toml").exists():
+                check_same_config(path, run_config(self.template, spec, seed, self.ccfg),
+                                  None if spec.kind == "neural" else TABULAR_FIELDS)
+
+    def _prepare_frame_stores(self) -> None:
+        from mdr_graph.compare.ablations import frames_store
+
+        for spec in self.specs:
+            if spec.runnable and spec.name.startswith("frames-"):
+                n = int(spec.name.split("-", 1)[1])
+                try:
+                    frames_store(self.avail, n, self.out, workers=self.ccfg.workers)
+                except Exception as e:  # noqa: BLE001 - an ablation's extraction must not stop the comparison
+                    spec.skip = f"could not extract {n} frames per video: {type(e).__name__}: {e}"
+
+    def write_summary(self) -> dict:
+        """``compare.json``: settings, split fingerprints, and every spec's status per seed."""
+        from mdr_graph.compare.summary import aggregate
+
+        entries = []
+        for spec in self.specs:
+            e = spec.to_json()
+            e["runs"] = {str(k): v for k, v in sorted(self.status.get(spec.name, {}).items())}
+            done = [self.out / r["dir"] for r in e["runs"].values() if r["status"] == "done"]
+            e["summary"] = aggregate([read_json(p / "metrics.json") for p in done]) if done else None
+            entries.append(e)
+        summary = {
+            "version": COMPARE_VERSION,
+            "config": dataclasses.asdict(self.ccfg),
+            "train_template": dataclasses.asdict(self.template),
+            "fusion_modalities": self.mods,
+            "available": {"features": bool(self.avail.features), "gat": bool(self.avail.gat),
+                          "convlstm": bool(self.avail.convlstm), "feature_keys": sorted(self.avail.feature_keys),
+                          "frames": self.avail.frames},
+            "splits": {str(k): v for k, v in getattr(self, "splits", {}).items()},
+            "models": [e for e in entries if e["group"] == "model"],
+            "ablations": [e for e in entries if e["group"] == "ablation"],
+            "data": {"videos": "data/videos.csv", "songs": "data/songs.csv"},
+        }
+        write_json(self.out / "compare.json", summary)
+        return summary
+
+    def failures(self) -> list[str]:
+        return [f"{name} seed{seed}: {r.get('error')}" for name, per in self.status.items()
+                for seed, r in per.items() if r["status"] == "failed"]
+
+
+__all__ = ["CompareConfig", "Comparison", "run_config", "run_dir", "expected_splits", "verify_split", "SPLITS"]

@@ -1,0 +1,37 @@
+"""Pretraining and embedding on the real trending scrape (skips when ../shared/data is absent)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mdr_graph.cli import main as cli_main
+
+pytestmark = pytest.mark.needs_shared
+
+
+def test_pretrain_and_embed_on_trending_2020_12(shared_data, tmp_path):
+    src = shared_data / "tiktok-scraper" / "trending-2020-12.json"
+    assert cli_main(["build-graph", str(src), "--out", str(tmp_path / "graph")]) == 0
+    assert cli_main(["pretrain", "--graph", str(tmp_path / "graph"), "--out", str(tmp_path / "run"),
+                     "--epochs", "4", "--hidden", "16", "--heads", "2"]) == 0
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["num_videos"] == 1000 and m["num_songs"] == 907
+    assert m["links"]["test"] == 100 and m["links"]["val"] == 100
+    for k in ("val_auc", "test_auc", "test_ap", "test_mse", "degree_baseline_auc", "test_mrr"):
+        assert np.isfinite(m[k]), k
+    # Most songs have one video, so most held-out links point at a song left with no link at all.
+    assert m["test_cold_song_share"] > 0.5
+    edges = pd.read_csv(tmp_path / "run" / "test_edges.csv")
+    assert len(edges) == 150 and set(edges["label"]) == {0, 1}
+
+    out = tmp_path / "emb.parquet"
+    assert cli_main(["embed", "--gat", str(tmp_path / "run"), "--graph", str(tmp_path / "graph"),
+                     "--out", str(out)]) == 0
+    emb = pd.read_parquet(out)
+    videos = pd.read_parquet(tmp_path / "graph" / "videos.parquet")
+    assert set(emb["video_id"]) == set(videos["video_id"].astype(str))
+    assert np.isfinite(np.stack(emb["embedding"].to_list())).all()

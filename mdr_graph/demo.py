@@ -144,6 +144,19 @@ class Pipeline:
         fn()
         self.timings[name] = round(time.perf_counter() - t0, 2)
 
+    def check_inputs(self) -> None:
+        """Resume only a demo made from the same inputs; anything else would mix two corpora."""
+        ident = {"data": str(Path(self.data).resolve()) if self.data else None,
+                 "media_root": str(Path(self.media_root).resolve()) if self.media_root else None,
+                 "videos": None if self.data else self.s.videos, "songs": None if self.data else self.s.songs,
+                 "seed": None if self.data else self.s.seed}
+        path = self.out / "demo-inputs.json"
+        if path.exists() and read_json(path) != ident:
+            raise UserError(f"{self.out} holds a demo made from other inputs ({read_json(path)}); "
+                            f"use a new --out, or delete {self.out} to start over")
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_json(path, ident)
+
     # -- stages
     def synth(self) -> tuple[Path, Path | None]:
         if self.data:
@@ -275,7 +288,7 @@ class Pipeline:
         from mdr_graph.compare.report import headline_table
 
         t0 = time.perf_counter()
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.check_inputs()
         metadata, media_root = self.synth()
         self.build_graph(metadata, media_root)
         self.pretrain_gat()

@@ -40,3 +40,11 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
 def test_media_root_without_data_is_a_user_error(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "d"), "--media-root", str(tmp_path)]) == 2
     assert "--media-root goes with --data" in capsys.readouterr().err
+
+
+def test_demo_refuses_to_mix_inputs(tmp_path, capsys):
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "demo-inputs.json").write_text('{"data": null, "media_root": null, "videos": 60, "songs": 15, "seed": 0}')
+    assert main(["demo", "--quick", "--out", str(out), "--seed", "1"]) == 2
+    assert "other inputs" in capsys.readouterr().err

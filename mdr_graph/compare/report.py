@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ class Entry:
     runs: dict[int, dict] = field(default_factory=dict)
     dirs: dict[int, Path] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def summary(self) -> dict:
         return aggregate([self.runs[s] for s in sorted(self.runs)])
 

@@ -38,7 +38,7 @@ from mdr_graph.io import read_json, write_json, write_text
 from mdr_graph.runlog import progress
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.data import ALL_MODALITIES
-from mdr_graph.train.splits import SPLITS, make_splits
+from mdr_graph.train.splits import make_splits
 
 COMPARE_VERSION = 1
 
@@ -329,4 +329,4 @@ class Comparison:
                 for seed, r in per.items() if r["status"] == "failed"]
 
 
-__all__ = ["CompareConfig", "Comparison", "run_config", "run_dir", "expected_splits", "verify_split", "SPLITS"]
+__all__ = ["CompareConfig", "Comparison", "run_config", "run_dir", "expected_splits", "verify_split", "run_one"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -133,22 +133,37 @@ def _song_of_video(E: Tensor, num_videos: int) -> Tensor:
     return song
 
 
-def _frame(video_ids, song_ids, in_graph, new_song, z: Tensor) -> pd.DataFrame:
-    z = z.detach().float().cpu().numpy()
-    return pd.DataFrame({"video_id": [str(v) for v in video_ids],
-                         "song_id": [None if s is None or s is pd.NA else str(s) for s in song_ids],
-                         "in_graph": np.asarray(in_graph, dtype=bool), "new_song": np.asarray(new_song, dtype=bool),
-                         "embedding": list(z)})
+class Chunk(NamedTuple):
+    """A batch of embedding rows, column by column (no per-row Python objects until a DataFrame is asked for)."""
+
+    video_id: np.ndarray    # object array of str
+    song_id: np.ndarray     # object array of str or None
+    in_graph: np.ndarray    # bool
+    new_song: np.ndarray    # bool
+    embedding: np.ndarray   # float32 [n, d]
 
 
-def _graph_frames(encoder, parts: dict, batch_videos: int) -> Iterator[pd.DataFrame]:
+def _chunk(video_ids, song_ids, in_graph, new_song, z: Tensor) -> Chunk:
+    return Chunk(np.asarray([str(v) for v in video_ids], dtype=object),
+                 np.asarray([None if s is None or s is pd.NA else str(s) for s in song_ids], dtype=object),
+                 np.asarray(in_graph, dtype=bool), np.asarray(new_song, dtype=bool),
+                 z.detach().float().cpu().numpy())
+
+
+def _frame(c: Chunk) -> pd.DataFrame:
+    return pd.DataFrame({"video_id": c.video_id.tolist(), "song_id": c.song_id.tolist(), "in_graph": c.in_graph,
+                         "new_song": c.new_song, "embedding": list(c.embedding)})
+
+
+def _graph_chunks(encoder, parts: dict, batch_videos: int) -> Iterator[Chunk]:
     ids = parts["ids"]
     vid_ids = np.asarray(ids["video"], dtype=object)
     song_ids = np.asarray(list(ids["song"]) + [None], dtype=object)  # index -1 -> None
     song_of = _song_of_video(parts["edge_index"], len(vid_ids))
     for vids, zv, _, _ in iter_graph_embeddings(encoder, parts, batch_videos):
         n = vids.numel()
-        yield _frame(vid_ids[vids.numpy()], song_ids[song_of[vids].numpy()], np.ones(n), np.zeros(n), zv)
+        yield Chunk(vid_ids[vids.numpy()], song_ids[song_of[vids].numpy()], np.ones(n, bool), np.zeros(n, bool),
+                    zv.float().numpy())
 
 
 def embed_graph(gat_path: str | Path, graph_dir: str | Path, *, batch_videos: int = DEFAULT_BATCH_VIDEOS
@@ -161,9 +176,9 @@ def embed_graph(gat_path: str | Path, graph_dir: str | Path, *, batch_videos: in
     """
     encoder, meta = load_gat(gat_path)
     parts = _load_graph_checked(graph_dir, meta)
-    frames = list(_graph_frames(encoder, parts, batch_videos))
+    frames = [_frame(c) for c in _graph_chunks(encoder, parts, batch_videos)]
     if not frames:
-        return _frame([], [], [], [], torch.zeros(0, meta["embedding_dim"]))
+        return _frame(_chunk([], [], [], [], torch.zeros(0, meta["embedding_dim"])))
     df = pd.concat(frames, ignore_index=True)
     order = pd.Index(parts["ids"]["video"]).get_indexer(df["video_id"])
     return df.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
@@ -262,7 +277,7 @@ def embed_new_with(encoder: torch.nn.Module, parts: dict, new_videos: pd.DataFra
         out[new_rows] = z["video"][n_old_v:]
         out_song[new_rows] = rows["song_id"].astype(object).where(has_song, None).to_numpy()
         new_song_flag[new_rows] = unknown
-    return _frame(df["video_id"], out_song, graph_video >= 0, new_song_flag, out)
+    return _frame(_chunk(df["video_id"], out_song, graph_video >= 0, new_song_flag, out))
 
 
 def embed_new(gat_path: str | Path, graph_dir: str | Path, new_videos: pd.DataFrame) -> pd.DataFrame:
@@ -306,22 +321,33 @@ def _arrow_schema():
                       ("new_song", pa.bool_()), ("embedding", pa.list_(pa.float32()))])
 
 
-def _arrow_table(df: pd.DataFrame):
+def _arrow_table(c: Chunk):
     import pyarrow as pa
 
-    emb = np.stack(df["embedding"].to_list()).astype(np.float32) if len(df) else np.zeros((0, 0), np.float32)
-    width = emb.shape[1] if emb.ndim == 2 else 0
-    offsets = pa.array(np.arange(len(df) + 1, dtype=np.int32) * width)
+    n, width = c.embedding.shape
+    offsets = pa.array(np.arange(n + 1, dtype=np.int32) * width, pa.int32())  # fine below 8M rows per batch
     return pa.Table.from_arrays([
-        pa.array(df["video_id"].astype(str).tolist(), pa.string()),
-        pa.array([None if s is None or s is pd.NA else str(s) for s in df["song_id"]], pa.string()),
-        pa.array(df["in_graph"].to_numpy(bool)), pa.array(df["new_song"].to_numpy(bool)),
-        pa.ListArray.from_arrays(offsets, pa.array(emb.reshape(-1), pa.float32())),
+        pa.array(c.video_id, pa.string()), pa.array(c.song_id, pa.string()),
+        pa.array(c.in_graph), pa.array(c.new_song),
+        pa.ListArray.from_arrays(offsets, pa.array(c.embedding.reshape(-1), pa.float32())),
     ], schema=_arrow_schema())
 
 
-def write_embeddings(path: str | Path, frames) -> int:
-    """Stream DataFrames with the embed columns into one parquet file, atomically. Returns the row count."""
+def _as_chunk(item: Chunk | pd.DataFrame) -> Chunk:
+    if isinstance(item, Chunk):
+        return item
+    emb = (np.stack(item["embedding"].to_list()).astype(np.float32) if len(item)
+           else np.zeros((0, 0), np.float32))
+    return Chunk(item["video_id"].astype(str).to_numpy(dtype=object),
+                 np.asarray([None if pd.isna(s) else str(s) for s in item["song_id"]], dtype=object),
+                 item["in_graph"].to_numpy(bool), item["new_song"].to_numpy(bool), emb)
+
+
+def write_embeddings(path: str | Path, items: Iterable[Chunk | pd.DataFrame]) -> int:
+    """Stream embedding batches (``Chunk``s or DataFrames with the embed columns) into one parquet file.
+
+    Written atomically: a killed export leaves no partial file under ``path``. Returns the row count.
+    """
     import pyarrow.parquet as pq
 
     from mdr_graph.io import atomic_path
@@ -329,10 +355,11 @@ def write_embeddings(path: str | Path, frames) -> int:
     n = 0
     with atomic_path(path) as tmp:
         with pq.ParquetWriter(tmp, _arrow_schema()) as writer:
-            for df in frames:
-                if len(df):
-                    writer.write_table(_arrow_table(df))
-                    n += len(df)
+            for item in items:
+                c = _as_chunk(item)
+                if len(c.video_id):
+                    writer.write_table(_arrow_table(c))
+                    n += len(c.video_id)
     return n
 
 
@@ -352,7 +379,7 @@ def export_graph_embeddings(gat_path: str | Path, graph_dir: str | Path, out: st
 
     def frames():
         if not only_new:
-            yield from progress(_graph_frames(encoder, parts, batch_videos), total=max(1, math.ceil(V / batch_videos)),
+            yield from progress(_graph_chunks(encoder, parts, batch_videos), total=max(1, math.ceil(V / batch_videos)),
                                 desc="embed", unit="batch")
         if new_videos is not None:
             df = embed_new_with(encoder, parts, new_videos)

@@ -1,0 +1,86 @@
+"""Which videos a run extracts: the graph's table, safe file paths, and the stable shard split.
+
+``stable_shard`` must give every machine, process and Python version the same answer
+for a ``video_id``, since resumed and sharded runs rely on it: it is BLAKE2b of the
+UTF-8 id, never Python's salted ``hash()``. Paths come from metadata and are untrusted:
+relative ones may not leave their base directory, and with a media root no path may.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mdr_graph.errors import UserError
+
+
+def stable_shard(video_id: str, n: int) -> int:
+    """Which of ``n`` shards a video belongs to: a hash that is the same on every machine and run."""
+    digest = hashlib.blake2b(str(video_id).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % n
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n``."""
+    try:
+        i_s, n_s = str(text).split("/")
+        i, n = int(i_s), int(n_s)
+    except ValueError:
+        raise UserError(f"--shard {text!r}: write it as i/n, e.g. 0/4 for the first of four shards") from None
+    if n < 1 or not 0 <= i < n:
+        raise UserError(f"--shard {text!r}: need 0 <= i < n (shards are numbered from 0)")
+    return i, n
+
+
+def shard_from_env() -> tuple[int, int] | None:
+    """``(RANK, WORLD_SIZE)`` under ``torchrun`` (or any launcher that sets them), else None."""
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return None
+    return (rank, world) if world > 1 and 0 <= rank < world else None
+
+
+def load_videos(graph_dir: str | Path) -> pd.DataFrame:
+    """``video_id, video_path, duration_s`` of ``GRAPHDIR/videos.parquet``, one row per id, in graph order."""
+    path = Path(graph_dir) / "videos.parquet"
+    if not path.is_file():
+        raise UserError(f"{path} not found: pass --graph the directory written by `mdr-graph build-graph`")
+    try:
+        videos = pd.read_parquet(path)
+    except Exception as e:
+        raise UserError(f"{path} is not a readable parquet file: {e}") from None
+    missing = [c for c in ("video_id", "video_path") if c not in videos.columns]
+    if missing:
+        raise UserError(f"{path} lacks column(s) {', '.join(missing)}; rebuild it with `mdr-graph build-graph`")
+    if "duration_s" not in videos.columns:
+        videos["duration_s"] = np.nan
+    videos = videos[["video_id", "video_path", "duration_s"]].copy()
+    videos["video_id"] = videos["video_id"].astype(str)
+    return videos.drop_duplicates("video_id", keep="first").reset_index(drop=True)
+
+
+def _inside(real: str, root: str) -> bool:
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def resolve_video_path(raw: Any, graph_dir: str | Path, media_root: str | None = None) -> tuple[str | None, str | None]:
+    """(real path, None) or (None, reason). Relative paths resolve against the media root (or the
+    graph directory) and may not leave it; with a media root, no path may leave it."""
+    if raw is None or (isinstance(raw, float) and np.isnan(raw)) or pd.isna(raw) or not str(raw).strip():
+        return None, "no media file: video_path is empty in videos.parquet"
+    raw = str(raw).strip()
+    base = os.path.realpath(media_root) if media_root else os.path.realpath(graph_dir)
+    candidate = raw if os.path.isabs(raw) else os.path.join(base, raw)
+    real = os.path.realpath(candidate)
+    if (media_root or not os.path.isabs(raw)) and not _inside(real, base):
+        return None, f"video_path {raw!r} resolves to {real}, outside {base}; refusing to read it"
+    if not os.path.isfile(real):
+        return None, f"file not found: {real}"
+    return real, None

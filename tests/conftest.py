@@ -22,9 +22,13 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(autouse=True)
-def _few_threads():
-    """Keep each test on one thread: CI has two cores and tests are small."""
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread():
+    """One torch thread for the whole session, module-scoped fixtures included.
+
+    CI has two cores and the tests are small: a second thread only adds contention, and
+    a fixed thread count keeps float32 results identical between a fixture and a test.
+    """
     import torch
 
     n = torch.get_num_threads()

@@ -58,15 +58,27 @@ def build_hetero(videos: pd.DataFrame, songs: pd.DataFrame) -> HeteroData:
     return data
 
 
+def _pack_ids(ids: list[str]) -> str | list[str]:
+    """One newline-joined string: a list of a million str is slow to unpickle with weights_only."""
+    ids = [str(i) for i in ids]
+    return ids if any("\n" in i for i in ids) else "\n".join(ids)
+
+
+def _unpack_ids(packed: str | list[str]) -> list[str]:
+    if isinstance(packed, list):
+        return packed
+    return packed.split("\n") if packed else []
+
+
 def save_graph(data: HeteroData, graph_dir: str | Path) -> Path:
     """Write ``graph.pt`` atomically as a plain dict of tensors and lists (``weights_only``-loadable)."""
     payload = {
         "format_version": FORMAT_VERSION,
         "video_x": data["video"].x,
-        "video_id": list(data["video"].video_id),
+        "video_id": _pack_ids(data["video"].video_id),
         "video_feature_names": list(data["video"].feature_names),
         "song_x": data["song"].x,
-        "song_id": list(data["song"].song_id),
+        "song_id": _pack_ids(data["song"].song_id),
         "song_feature_names": list(data["song"].feature_names),
         "edge_index": data[VIDEO_EDGE].edge_index,
     }
@@ -87,10 +99,10 @@ def load_graph(graph_dir: str | Path) -> HeteroData:
         raise UserError(f"{path} has graph format {p.get('format_version')}, expected {FORMAT_VERSION}; rebuild it")
     data = HeteroData()
     data["video"].x = p["video_x"]
-    data["video"].video_id = p["video_id"]
+    data["video"].video_id = _unpack_ids(p["video_id"])
     data["video"].feature_names = p["video_feature_names"]
     data["song"].x = p["song_x"]
-    data["song"].song_id = p["song_id"]
+    data["song"].song_id = _unpack_ids(p["song_id"])
     data["song"].feature_names = p["song_feature_names"]
     data[VIDEO_EDGE].edge_index = p["edge_index"]
     data[REV_EDGE].edge_index = p["edge_index"].flip(0).contiguous()

@@ -55,7 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-dim", dest="text_dim", type=int, help="hashed bag-of-words size")
     p.add_argument("--finetune-gat", dest="finetune_gat", action="store_const", const=True,
                    help="not built yet: the GAT stays frozen (see docs)")
-    p.add_argument("--num-workers", dest="num_workers", type=int)
+    p.add_argument("--num-workers", dest="num_workers", type=int, help="DataLoader worker processes")
+    p.add_argument("--threads", type=int, help="torch CPU threads (0 = torch default; small models train "
+                   "fastest on 1)")
     p.add_argument("--device", choices=["cpu", "cuda"])
     p.add_argument("--bf16", action="store_const", const=True, help="bf16 autocast (GPU path)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")

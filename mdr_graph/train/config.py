@@ -48,6 +48,7 @@ class TrainConfig:
     patience: int = 10
     seed: int = 0
     num_workers: int = 0
+    threads: int = 0                    # torch CPU threads; 0 = torch's default. On 2 shared cores, 1 is often fastest
     # hardware
     device: str = "cpu"                 # cpu | cuda
     bf16: bool = False                  # bf16 autocast (GPU path; documented, not checked on CPU CI)

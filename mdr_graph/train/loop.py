@@ -134,6 +134,8 @@ def save_run_inputs(out: Path, cfg: TrainConfig, prep: Prepared) -> None:
 
 def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str | None = None) -> dict:
     """Train, select on validation Spearman, and write the run directory. Returns the metrics."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     info = ddp.init_from_env(cfg.device)
     device = ddp.device_for(info, cfg.device)
     out = Path(out_dir)
@@ -169,7 +171,8 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
                                               f"their media modalities are masked")
     train_ds = prep.datasets["train"]
     loss_fn = LOSSES[cfg.loss]
-    bar = progress(range(state["epoch"], cfg.epochs), desc="train", unit="epoch",
+    start = cfg.epochs if state["bad"] >= cfg.patience else state["epoch"]  # resumed after early stop
+    bar = progress(range(start, cfg.epochs), desc="train", unit="epoch",
                    initial=state["epoch"], total=cfg.epochs, disable=not info.is_main or None)
     for epoch in bar:
         t0 = time.perf_counter()
@@ -217,7 +220,7 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
             writer.add_scalar("lr", optim.param_groups[0]["lr"], epoch + 1)
             for m, c in contrib.items():
                 writer.add_scalar(f"contribution/{m}", c, epoch + 1)
-            if len(val_t):
+            if len(val_t) and improved:  # a figure costs ~0.5 s: draw it when the model changes
                 writer.add_figure("val/pred_vs_true", _scatter_figure(val_t, val_pred, f"epoch {epoch + 1}"),
                                   epoch + 1)
             if improved or not (out / "model.pt").exists():

@@ -75,7 +75,7 @@ def test_resume_reproduces_the_uninterrupted_run(pipeline):
     whole = json.loads((d / "run" / "metrics.json").read_text())
     resumed = json.loads((d / "part" / "metrics.json").read_text())
     for key in ("val_spearman", "test_spearman", "test_mse", "best_epoch", "epochs"):
-        assert resumed[key] == pytest.approx(whole[key], abs=1e-9), key
+        assert resumed[key] == pytest.approx(whole[key], abs=1e-6), key  # float32 sums
     assert [h["train_loss"] for h in resumed["history"]] == pytest.approx([h["train_loss"] for h in whole["history"]])
 
 

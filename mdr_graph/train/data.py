@@ -69,17 +69,6 @@ def meta_matrix(videos: pd.DataFrame) -> np.ndarray:
     return np.concatenate([video_features(videos), song_features(videos)], axis=1)
 
 
-def video_texts(videos: pd.DataFrame) -> list[str]:
-    """Caption + hashtags for the text modality (the dataset appends the Whisper transcript, when extracted)."""
-    out = []
-    for cap, tags in zip(videos["caption"], videos["hashtags"]):
-        parts = [cap if isinstance(cap, str) else ""]
-        if isinstance(tags, (list, tuple, np.ndarray)):
-            parts.append(" ".join(f"#{t}" for t in tags))
-        out.append(" ".join(p for p in parts if p))
-    return out
-
-
 def network_matrix(videos: pd.DataFrame, emb: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings aligned with ``videos`` rows, and which rows have one."""
     lookup = dict(zip(emb["video_id"].astype(str), emb["embedding"]))

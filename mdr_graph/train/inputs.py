@@ -15,8 +15,9 @@ import pandas as pd
 
 from mdr_graph.errors import UserError
 from mdr_graph.train.config import TrainConfig
+from mdr_graph.encoders.text import video_texts
 from mdr_graph.train.data import (MEDIA_MODALITIES, Normalizer, PopularityDataset, media_input_shapes, meta_matrix,
-                                  network_matrix, video_texts)
+                                  network_matrix)
 from mdr_graph.train.splits import SPLITS, make_splits
 
 

@@ -103,3 +103,15 @@ def test_bad_input_is_a_one_line_error(pipeline, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "smell" in err[0]
     assert cli(["train", "--graph", str(d / "nope"), "--modalities", "meta", "--out", str(d / "bad2")]) == 2
+
+
+def test_predict_from_scraped_metadata(pipeline, tmp_path):
+    d, _ = pipeline
+    assert cli(["synth", "--out", str(tmp_path / "new"), "--videos", "3", "--songs", "2", "--seed", "78",
+                "--seconds", "1.5"]) == 0
+    out = tmp_path / "preds.csv"
+    assert cli(["predict", "--run", str(d / "run"), "--graph-input", str(tmp_path / "new" / "metadata.json"),
+                "--media-root", str(tmp_path / "new" / "videos"), "--out", str(out)]) == 0
+    p = pd.read_csv(out)
+    assert len(p) == 3 and np.isfinite(p["prediction"]).all()
+    assert p["present_vit"].all() and p["present_mfcc"].all()  # media found through --media-root

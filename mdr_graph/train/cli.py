@@ -54,7 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--positional-encoding", dest="positional_encoding", type=_bool, metavar="true|false")
     p.add_argument("--text-dim", dest="text_dim", type=int, help="hashed bag-of-words size")
     p.add_argument("--finetune-gat", dest="finetune_gat", action="store_const", const=True,
-                   help="not built yet: the GAT stays frozen (see docs)")
+                   help="train the GAT with the fusion model (full-graph GAT pass per step) instead of "
+                        "using its frozen embeddings")
     p.add_argument("--num-workers", dest="num_workers", type=int, help="DataLoader worker processes")
     p.add_argument("--threads", type=int, help="torch CPU threads (0 = torch default; small models train "
                    "fastest on 1)")
@@ -85,8 +86,8 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     if not cfg.graph:
         raise UserError("--graph GRAPHDIR is required (or a --config with train.graph)")
     cfg.modalities = parse_modalities(cfg.modalities)
-    if cfg.finetune_gat:
-        raise UserError("--finetune-gat is not available yet; the network modality uses the frozen GAT")
+    if cfg.finetune_gat and "network" not in cfg.modalities:
+        raise UserError("--finetune-gat needs the 'network' modality")
     return cfg
 
 

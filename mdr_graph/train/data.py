@@ -88,7 +88,8 @@ class PopularityDataset(torch.utils.data.Dataset):
 
     def __init__(self, video_ids: list[str], targets: np.ndarray, modalities: list[str],
                  input_shapes: dict[str, tuple], tabular: dict[str, np.ndarray], tabular_present: dict[str, np.ndarray],
-                 texts: list[str] | None = None, text_dim: int = 0, media: MediaLookup | None = None):
+                 texts: list[str] | None = None, text_dim: int = 0, media: MediaLookup | None = None,
+                 graph_rows: np.ndarray | None = None):
         self.video_ids = [str(v) for v in video_ids]
         self.targets = np.asarray(targets, dtype=np.float32)
         self.modalities = list(modalities)
@@ -99,6 +100,7 @@ class PopularityDataset(torch.utils.data.Dataset):
         self.text_dim = text_dim
         self.media = media
         self.media_mods = [m for m in self.modalities if m in MEDIA_MODALITIES]
+        self.graph_rows = graph_rows  # node index of each video, when the GAT is fine-tuned
 
     def __len__(self) -> int:
         return len(self.video_ids)
@@ -137,6 +139,8 @@ class PopularityDataset(torch.utils.data.Dataset):
                     dtype = torch.uint8 if key == "frames" else torch.float32
                     inputs[m] = torch.zeros(self.input_shapes[m], dtype=dtype)
                 present.append(ok)
+        if self.graph_rows is not None:
+            inputs["network_index"] = torch.tensor(int(self.graph_rows[i]))
         return {"index": i, "target": torch.tensor(self.targets[i]), "present": torch.tensor(present),
                 "inputs": inputs}
 

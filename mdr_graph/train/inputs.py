@@ -61,8 +61,8 @@ def network_embeddings(cfg: TrainConfig, videos: pd.DataFrame, new: bool = False
 
 
 def build_dataset(cfg: TrainConfig, videos: pd.DataFrame, targets: np.ndarray, normalizer: Normalizer,
-                  emb: pd.DataFrame | None, media, input_shapes: dict[str, tuple] | None = None
-                  ) -> tuple[PopularityDataset, dict[str, tuple]]:
+                  emb: pd.DataFrame | None, media, input_shapes: dict[str, tuple] | None = None,
+                  graph_rows: np.ndarray | None = None) -> tuple[PopularityDataset, dict[str, tuple]]:
     """A dataset over ``videos`` rows; ``media`` is a ``video_id -> features | None`` lookup."""
     mods = list(cfg.modalities)
     tabular, present = {}, {}
@@ -85,7 +85,8 @@ def build_dataset(cfg: TrainConfig, videos: pd.DataFrame, targets: np.ndarray, n
                 if media is not None else None
             shapes.update(media_input_shapes(media_mods, sample, None))
     ds = PopularityDataset(videos["video_id"].astype(str).tolist(), targets, mods, shapes, tabular, present,
-                           texts=texts, text_dim=cfg.text_dim, media=media)
+                           texts=texts, text_dim=cfg.text_dim, media=media,
+                           graph_rows=graph_rows if cfg.finetune_gat and "network" in mods else None)
     return ds, shapes
 
 
@@ -112,6 +113,7 @@ def prepare(cfg: TrainConfig, splits: dict[str, np.ndarray] | None = None,
     datasets, shapes = {}, None
     for s in SPLITS:
         sub = videos.iloc[rows[s]].reset_index(drop=True)
-        datasets[s], shapes = build_dataset(cfg, sub, target[rows[s]], normalizer, emb, media, shapes or None)
+        datasets[s], shapes = build_dataset(cfg, sub, target[rows[s]], normalizer, emb, media, shapes or None,
+                                            graph_rows=rows[s])
     missing = 0 if store is None else int((~ids.isin(set(store.ids))).sum())
     return Prepared(videos, splits, normalizer, datasets, shapes, missing, media_mods)

@@ -49,7 +49,12 @@ def build(cfg: TrainConfig, input_shapes: dict[str, tuple]) -> torch.nn.Module:
 
     if "convlstm" in cfg.modalities and not cfg.convlstm:
         raise UserError("modality 'convlstm' needs --convlstm RUNDIR/convlstm.pt (from `mdr-graph pretrain-visual`)")
-    return build_model(cfg.model, fusion_config(cfg), input_shapes)
+    model = build_model(cfg.model, fusion_config(cfg), input_shapes)
+    if cfg.finetune_gat and "network" in cfg.modalities:
+        from mdr_graph.train.finetune import wrap
+
+        model = wrap(model, cfg.gat, cfg.graph)
+    return model
 
 
 def count_params(model: torch.nn.Module) -> int:
@@ -256,7 +261,13 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu") -> tuple[
     from mdr_graph.fusion_baselines import load_model
 
     ck = torch_load(path)
-    return load_model(ck).to(device).eval(), ck
+    model = load_model(ck)
+    if "gat_state" in ck:  # trained with --finetune-gat
+        from mdr_graph.train.finetune import wrap
+
+        cfg = ck["train_config"]
+        model = wrap(model, cfg["gat"], cfg["graph"], ck["gat_state"])
+    return model.to(device).eval(), ck
 
 
 def split_predictions(model, cfg, prep: Prepared, device, info=None) -> tuple[pd.DataFrame, dict]:
@@ -279,7 +290,11 @@ def split_metrics(preds: pd.DataFrame) -> dict[str, dict]:
 def finish(model, cfg: TrainConfig, prep: Prepared, state: dict, out: Path, device, info, writer) -> dict:
     ddp.barrier(info)  # rank 0 wrote model.pt; every rank reloads the best weights
     best = torch_load(out / "model.pt")
-    model.load_state_dict(best["model"])
+    if "gat_state" in best:  # --finetune-gat: the fusion model and the GAT are stored apart
+        model.fusion.load_state_dict(best["model"])
+        model.gat.load_state_dict(best["gat_state"])
+    else:
+        model.load_state_dict(best["model"])
     preds, contribs = split_predictions(model, cfg, prep, device, info)
     per = split_metrics(preds)
     hist = state["history"]

@@ -136,7 +136,16 @@ def predict_new(run: str | Path, videos: pd.DataFrame) -> pd.DataFrame:
     model, ck = load_trained(Path(run) / "model.pt")
     needs_media = any(m in MEDIA_MODALITIES for m in cfg.modalities) or ("text" in cfg.modalities and cfg.features)
     media = extract_media(videos, cfg.features) if needs_media and cfg.features else {}
-    emb = network_embeddings(cfg, videos, new=True) if "network" in cfg.modalities else None
+    emb = None
+    if "network" in cfg.modalities:
+        from mdr_graph.train.finetune import FinetunedGAT
+
+        if isinstance(model, FinetunedGAT):  # embed inductively with the fine-tuned GAT
+            from mdr_graph.pretrain.embed import embed_new_with
+
+            emb = embed_new_with(model.gat, model.parts, videos)
+        else:
+            emb = network_embeddings(cfg, videos, new=True)
     shapes = {k: tuple(v) for k, v in ck["input_shapes"].items()}
     ds, _ = build_dataset(cfg, videos.reset_index(drop=True), np.zeros(len(videos)), norm, emb, media.get, shapes)
     pred, contrib, present = predict(model, ds, cfg, torch.device("cpu"))

@@ -115,3 +115,22 @@ def test_predict_from_scraped_metadata(pipeline, tmp_path):
     p = pd.read_csv(out)
     assert len(p) == 3 and np.isfinite(p["prediction"]).all()
     assert p["present_vit"].all() and p["present_mfcc"].all()  # media found through --media-root
+
+
+def test_finetune_gat_trains_the_gat_and_round_trips(pipeline, tmp_path, capsys):
+    d, _ = pipeline
+    run = d / "ft"
+    assert cli(["train", "--graph", str(d / "graph"), "--gat", str(d / "gat" / "gat.pt"), "--modalities",
+                "network,meta", "--finetune-gat", "--out", str(run), *TINY]) == 0
+    ck = torch.load(run / "model.pt", weights_only=True)
+    pre = torch.load(d / "gat" / "gat.pt", weights_only=True)["encoder"]
+    changed = [k for k, v in ck["gat_state"].items() if not torch.equal(v, pre[k])]
+    assert changed, "fine-tuning left every GAT weight at its pretrained value"
+    capsys.readouterr()
+    assert cli(["evaluate", "--run", str(run), "--split", "all"]) == 0
+    assert '"matches_metrics_json": true' in capsys.readouterr().out
+    clip = sorted((d / "corpus" / "videos").glob("*.mp4"))[0]
+    out = tmp_path / "p.csv"
+    assert cli(["predict", "--run", str(run), "--video", str(clip), "--video-id", "fresh", "--song-id", "new-song",
+                "--out", str(out)]) == 0
+    assert np.isfinite(pd.read_csv(out)["prediction"]).all()

@@ -179,7 +179,10 @@ def run_one(spec: RunSpec, cfg: TrainConfig, out: Path, seed: int, want_hash: st
 def _worker(job: tuple) -> tuple[str, int, dict]:
     """Run one (spec, seed) in a pool process: one torch thread, no inner progress bars."""
     import os
+    import warnings
 
+    # a spawned process starts without the CLI's filter for this import-time warning of whisper/PyG
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script(_method)?` is deprecated", category=FutureWarning)
     import torch
 
     spec_json, cfg_json, out, seed, want_hash, threads = job

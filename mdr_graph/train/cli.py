@@ -12,12 +12,11 @@ Under `torchrun --nproc_per_node=N -m mdr_graph train ...` it trains with DDP.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
-from mdr_graph.config import from_dict, load_toml
+from mdr_graph.config import load_toml, resolve
 from mdr_graph.errors import UserError
 from mdr_graph.train.config import PRESETS, TrainConfig
 from mdr_graph.train.data import parse_modalities
@@ -67,22 +66,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     """defaults < preset < --config (or the run's own config.toml on --resume) < explicit flags."""
-    toml: dict = {}
-    if args.resume and not args.config and (Path(args.out) / "config.toml").exists():
-        toml = load_toml(Path(args.out) / "config.toml").get("train", {})
-    elif args.config:
-        toml = load_toml(args.config).get("train", {})
+    own = Path(args.out) / "config.toml"
+    from_run = args.resume and not args.config and own.exists()
+    toml = load_toml(args.config or own).get("train", {}) if (args.config or from_run) else {}
     preset = args.preset or toml.get("preset") or "cpu"
-    values = {**PRESETS[preset], **toml, "preset": preset}
-    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-             if getattr(args, f.name, None) is not None}
-    if "modalities" in flags:
-        flags["modalities"] = parse_modalities(flags["modalities"])
+    base = {**PRESETS[preset], "preset": preset, **(toml if from_run else {})}
+    cfg = resolve(TrainConfig, args, "train", base=base)  # reads --config's [train] itself
     for k in ("graph", "features", "gat", "convlstm"):
-        if k in flags:
-            flags[k] = str(Path(flags[k]).resolve())
-    values.update(flags)
-    cfg = from_dict(TrainConfig, values, source=str(args.config or "flags"))
+        if getattr(args, k, None):
+            setattr(cfg, k, str(Path(getattr(args, k)).resolve()))
     if not cfg.graph:
         raise UserError("--graph GRAPHDIR is required (or a --config with train.graph)")
     cfg.modalities = parse_modalities(cfg.modalities)

@@ -145,7 +145,7 @@ class PopularityDataset(torch.utils.data.Dataset):
                 "inputs": inputs}
 
 
-def media_input_shapes(modalities: list[str], sample: dict | None, store_cfg) -> dict[str, tuple]:
+def media_input_shapes(modalities: list[str], sample: dict | None) -> dict[str, tuple]:
     """Per-sample shapes of the media modalities, read from one extracted item."""
     shapes: dict[str, tuple] = {}
     for m in modalities:

@@ -81,9 +81,9 @@ def build_dataset(cfg: TrainConfig, videos: pd.DataFrame, targets: np.ndarray, n
             shapes["text"] = (cfg.text_dim,)
         media_mods = [m for m in mods if m in MEDIA_MODALITIES]
         if media_mods:
-            sample = next((media(v) for v in videos["video_id"].astype(str) if media(v) is not None), None) \
-                if media is not None else None
-            shapes.update(media_input_shapes(media_mods, sample, None))
+            found = (media(v) for v in videos["video_id"].astype(str)) if media is not None else iter(())
+            sample = next((f for f in found if f is not None), None)  # each video read once
+            shapes.update(media_input_shapes(media_mods, sample))
     ds = PopularityDataset(videos["video_id"].astype(str).tolist(), targets, mods, shapes, tabular, present,
                            texts=texts, text_dim=cfg.text_dim, media=media,
                            graph_rows=graph_rows if cfg.finetune_gat and "network" in mods else None)

@@ -67,8 +67,3 @@ def _song_boundary(sorted_songs: np.ndarray, i: int) -> int:
         i += 1
     return i
 
-
-def split_column(video_ids, splits: dict[str, np.ndarray]) -> np.ndarray:
-    """The split name of each id in ``video_ids`` (``""`` for ids in no split)."""
-    lookup = {vid: name for name, ids in splits.items() for vid in ids}
-    return np.array([lookup.get(str(v), "") for v in video_ids], dtype=object)

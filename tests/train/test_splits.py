@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from mdr_graph.errors import UserError
-from mdr_graph.train.splits import make_splits, split_column
+from mdr_graph.train.splits import make_splits
 
 
 def _videos(n=200, seed=0):
@@ -55,7 +55,3 @@ def test_bad_arguments_are_user_errors():
     with pytest.raises(UserError):
         make_splits(_videos(), "random", fractions=(0.5, 0.5, 0.5))
 
-
-def test_split_column_names_each_id():
-    s = {"train": np.array(["a"]), "val": np.array(["b"]), "test": np.array(["c"])}
-    assert split_column(["c", "a", "z"], s).tolist() == ["test", "train", ""]

@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
 # The virtual environment lives outside the clone, keyed by a hash of
-# requirements.txt, so a second clone or a second run installs nothing.
+# requirements.txt, so a second clone or a second run installs nothing; `.venv` in
+# each clone is a thin venv on top of it holding only this clone's package.
 SHELL := /bin/bash
 PYTHON ?= python3
 REQ_HASH := $(shell sha256sum requirements.txt | cut -c1-12)
@@ -20,9 +21,11 @@ venv:
 	  "$(VENV)/bin/pip" install --quiet --disable-pip-version-check -r requirements.txt && \
 	  touch "$(VENV)/.complete"; \
 	else echo "reusing $(VENV)"; fi
-	@ln -sfn "$(VENV)" .venv
-	@# The package itself is linked (editable, no dependencies): seconds, no download.
-	@.venv/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . >/dev/null
+	@# .venv is a thin per-clone venv on top of the cached one (tools/venv_overlay.py), so
+	@# clones share the dependencies but never each other's code. This clone's package goes
+	@# into it, editable and without dependencies: seconds, no download.
+	@"$(VENV)/bin/python" tools/venv_overlay.py "$(VENV)" .venv
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . >/dev/null
 	@.venv/bin/mdr-graph --version
 
 demo: venv

@@ -70,6 +70,34 @@ def gather(obj, info: DistInfo) -> list:
     return out
 
 
+def unstride(pieces: list, n: int):
+    """Reassemble ``[piece_rank0, piece_rank1, ...]`` of ``x[rank::world]`` slices into ``x`` (tensors)."""
+    if len(pieces) == 1:
+        return pieces[0]
+    out = pieces[0].new_empty((n, *pieces[0].shape[1:]))
+    for r, piece in enumerate(pieces):
+        out[r::len(pieces)] = piece
+    return out
+
+
+def all_reduce_sum(t: torch.Tensor, info: DistInfo, device: torch.device | None = None) -> torch.Tensor:
+    """Elementwise sum of ``t`` over ranks, returned on ``t``'s device (nccl reduces on ``device``)."""
+    if not info.enabled:
+        return t
+    work = t.to(device) if device is not None else t
+    dist.all_reduce(work, op=dist.ReduceOp.SUM)
+    return work.to(t.device)
+
+
+def broadcast_object(obj, info: DistInfo):
+    """Rank 0's ``obj`` on every rank (``obj`` itself without DDP)."""
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from mdr_graph.config import save_toml
+from mdr_graph.encoders.meta import meta_features
 from mdr_graph.io import read_json, write_json, write_text
 from mdr_graph.train.config import TrainConfig
-from mdr_graph.train.data import Normalizer, meta_matrix
+from mdr_graph.train.data import Normalizer
 from mdr_graph.train.metrics import regression_metrics
 from mdr_graph.train.splits import SPLITS, make_splits
 
@@ -156,7 +157,7 @@ def run_tabular_baseline(name: str, cfg: TrainConfig, out_dir: str | Path) -> di
     row = pd.Series(np.arange(len(videos)), index=videos["video_id"].astype(str))
     rows = {s: row.loc[[str(v) for v in splits[s]]].to_numpy() for s in SPLITS}
     raw = videos["popularity_raw"].to_numpy(dtype=np.float64)
-    meta_raw = meta_matrix(videos)
+    meta_raw = meta_features(videos)
     norm = Normalizer.fit(raw[rows["train"]], meta_raw[rows["train"]])
     target = norm.target(raw)
     pred, fitted = fit_predict(name, videos, rows, target, norm.meta(meta_raw).astype(np.float64))

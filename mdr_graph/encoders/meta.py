@@ -2,11 +2,12 @@
 
 Features (:data:`META_FEATURES`, built by :func:`meta_features` from a ``videos.parquet``
 table): duration, hashtag count, caption length, posting hour and weekday (as sin/cos),
-author followers, and whether the song is an original, each with a missing flag where
-the scrape may lack it. They are the graph's video features plus the song's
-originality, computed by the same stateless transforms, so a new video gets exactly
-the features it would have had in training. Engagement counts (plays, likes, shares,
-comments, saves) are never read.
+author followers, and the song's originality and platform use count, each with a missing
+flag where the scrape may lack it. They are exactly the graph's video features beside
+its song's features, computed by the same stateless transforms, so a new video gets the
+features it would have had in training. This is the one definition: ``train``,
+``predict`` and the ``meta-linear`` baseline all read it. Engagement counts of the video
+(plays, likes, shares, comments, saves) are never read.
 """
 
 from __future__ import annotations
@@ -16,20 +17,14 @@ import pandas as pd
 
 from mdr_graph.encoders.layers import VectorEncoder
 from mdr_graph.errors import UserError
-from mdr_graph.graph_build.features import VIDEO_FEATURES, video_features
+from mdr_graph.graph_build.features import SONG_FEATURES, VIDEO_FEATURES, song_features, video_features
 
-META_FEATURES = [*VIDEO_FEATURES, "song_original", "song_original_missing"]
+META_FEATURES = [*VIDEO_FEATURES, *SONG_FEATURES]
 
 
 def meta_features(videos: pd.DataFrame) -> np.ndarray:
     """``float32 [n, len(META_FEATURES)]``, one row per row of ``videos`` (canonical columns)."""
-    n = len(videos)
-    orig = videos["song_original"] if "song_original" in videos else pd.Series([pd.NA] * n, dtype="boolean")
-    orig = orig.astype("boolean")
-    missing = orig.isna().to_numpy(dtype=np.float32)
-    value = orig.fillna(False).to_numpy(dtype=np.float32)
-    return np.concatenate([video_features(videos), np.stack([value, missing], axis=1).reshape(n, 2)],
-                          axis=1).astype(np.float32)
+    return np.concatenate([video_features(videos), song_features(videos)], axis=1).astype(np.float32)
 
 
 class MetaEncoder(VectorEncoder):

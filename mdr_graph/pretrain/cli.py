@@ -21,12 +21,14 @@ example:
   mdr-graph pretrain --graph out/graph --out runs/gat --epochs 200
   mdr-graph pretrain --graph out/graph --out runs/gat --resume      # continue after an interruption
   mdr-graph pretrain --graph big/graph --out runs/big --batch-components 500   # graphs too big for one batch
+  torchrun --standalone --nproc_per_node=2 -m mdr_graph pretrain --graph G --out runs/ddp  # DDP, see docs/distributed.md
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from mdr_graph.config import load_toml, resolve
@@ -83,12 +85,18 @@ def main(args: argparse.Namespace) -> int:
     elif (out / CHECKPOINT_FILE).exists():
         raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     cfg = resolve(GATConfig, args, "pretrain", base=base).validate()
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
     data = load_graph(args.graph)
     n_links = data["video", "uses", "song"].edge_index.size(1)
-    print(f"graph {args.graph}: {data['video'].x.size(0)} videos, {data['song'].x.size(0)} songs, {n_links} links")
+    if main_rank:
+        print(f"graph {args.graph}: {data['video'].x.size(0)} videos, {data['song'].x.size(0)} songs, "
+              f"{n_links} links")
     m = train(data, cfg, out, logdir=args.logdir, resume=args.resume, graph_source=str(Path(args.graph).resolve()))
+    if not main_rank:
+        return 0
     summary = {k: m[k] for k in ("val_auc", "val_ap", "test_auc", "test_ap", "test_mse", "degree_baseline_auc",
-                                 "test_mrr", "degree_baseline_mrr", "epochs", "best_epoch", "seconds_per_epoch")}
+                                 "test_mrr", "degree_baseline_mrr", "epochs", "best_epoch", "seconds_per_epoch",
+                                 "world_size")}
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()}, indent=2))
     if not m["beats_degree_baseline"]:
         print("note: the GAT does not beat the song-degree baseline on the test links")

@@ -5,6 +5,16 @@ the batch's supervision links and freshly drawn negatives on the batch's
 message-passing graph. Validation scores fixed pairs on ``MP + SUP`` links; the final
 test scores fixed pairs on ``MP + SUP + VAL`` links with the best validation weights.
 
+Under ``torchrun`` (see ``docs/distributed.md``) the component batches are dealt out
+across ranks and the encoder and decoder train as one DistributedDataParallel module.
+Each optimizer step is one batch per rank, and the loss is weighted so that the averaged
+gradient is the mean over every scored pair of the step, as if one process had taken
+the union of those batches. Evaluation is sharded the same way: each rank embeds its own
+components (every node belongs to exactly one batch, so summing the ranks' embeddings
+over the process group assembles the exact full-graph embeddings), scores
+``pairs[:, rank::world]``, and the scores are gathered before any metric is computed.
+Rank 0 alone writes files.
+
 Files in RUNDIR: ``checkpoint.pt`` (last epoch: weights, optimizer, RNG states, early
 stopping state; rewritten every epoch), ``gat.pt`` (best weights plus everything needed
 to rebuild the model), ``metrics.json``, ``test_edges.csv`` and ``config.toml``.
@@ -21,9 +31,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from mdr_graph import distributed as ddp
 from mdr_graph.config import save_toml
 from mdr_graph.errors import UserError
 from mdr_graph.graph_build.schema import VIDEO_EDGE
@@ -67,6 +78,19 @@ def unpack_ids(packed: str | list[str], n: int) -> list[str]:
     return packed.split("\n") if n else []
 
 
+class LinkModel(nn.Module):
+    """Encoder and decoder as one module: the unit DDP wraps, so one all-reduce syncs both."""
+
+    def __init__(self, encoder: SongVideoGAT, decoder: LinkDecoder):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+    def forward(self, x: dict[str, Tensor], message_edges: Tensor, pairs: Tensor) -> Tensor:
+        """Logits of ``pairs`` (local ``(video, song)`` rows); only the rows they need are computed."""
+        z = self.encoder(x, {VIDEO_EDGE: message_edges}, out_index={"video": pairs[0]})
+        return self.decoder(z["song"][pairs[1]], z["video"])
+
+
 # ----------------------------------------------------------------------------- scoring
 
 @torch.no_grad()
@@ -105,6 +129,26 @@ def score_pairs(decoder: LinkDecoder, z_song: Tensor, z_video: Tensor, row_of: T
     dev = next(decoder.parameters()).device
     out = [decoder(z_song[p[1]].to(dev), z_video[row_of[p[0]]].to(dev)).cpu() for p in torch.split(pairs, chunk, dim=1)]
     return torch.cat(out) if out else torch.empty(0)
+
+
+@torch.no_grad()
+def embed_everywhere(encoder: SongVideoGAT, x: dict[str, Tensor], batches: ComponentBatches,
+                     mp_by_batch: list[Tensor], need_videos: Tensor, num_songs: int,
+                     info: ddp.DistInfo, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`embed_for` over all ranks' batches: every rank gets the full embeddings.
+
+    Each rank embeds the nodes of its own batches and leaves the rest zero; every node is
+    in exactly one batch, so the sum over ranks is the full-graph result, bit for bit.
+    """
+    z_song, z_video, row_of = embed_for(encoder, x, batches, mp_by_batch, need_videos, num_songs)
+    return ddp.all_reduce_sum(z_song, info, device), ddp.all_reduce_sum(z_video, info, device), row_of
+
+
+def score_everywhere(decoder: LinkDecoder, z_song: Tensor, z_video: Tensor, row_of: Tensor, pairs: Tensor,
+                     info: ddp.DistInfo) -> Tensor:
+    """Every pair's logit, each scored by one rank (``pairs[:, rank::world]``) and gathered in order."""
+    mine = score_pairs(decoder, z_song, z_video, row_of, pairs[:, info.rank::info.world_size])
+    return ddp.unstride(ddp.gather(mine, info), pairs.size(1))
 
 
 @torch.no_grad()
@@ -155,7 +199,11 @@ def gat_payload(encoder: SongVideoGAT, decoder: LinkDecoder, cfg: GATConfig, par
     }
 
 
-def _check_resumable(saved: dict, cfg: GATConfig, fingerprint: str, ckpt: Path) -> None:
+def _check_resumable(saved: dict, cfg: GATConfig, fingerprint: str, ckpt: Path, world_size: int) -> None:
+    if saved.get("world_size", 1) != world_size:
+        raise UserError(f"{ckpt} was trained by {saved.get('world_size', 1)} process(es) and this run has "
+                        f"{world_size}: the component batches are dealt out per process, so resume with the "
+                        "same --nproc_per_node (and --nnodes)")
     now = dataclasses.asdict(cfg)
     changed = sorted(k for k, v in saved["config"].items() if k not in RESUMABLE_CHANGES and now.get(k) != v)
     if changed:
@@ -180,12 +228,13 @@ def train(data: HeteroData, cfg: GATConfig, rundir: str | Path, *, logdir: str |
     """
     cfg.validate()
     rundir = Path(rundir)
+    info = ddp.init_from_env(cfg.device)
+    device = ddp.device_for(info, cfg.device)  # graph tensors stay on the CPU; batches move at the model boundary
     rundir.mkdir(parents=True, exist_ok=True)
     ckpt_path, gat_path = rundir / CHECKPOINT_FILE, rundir / GAT_FILE
     if ckpt_path.exists() and not resume:
         raise UserError(f"{rundir} already holds a run ({ckpt_path.name}); pass --resume to continue it "
                         "or choose another --out")
-    device = torch.device(cfg.device)  # graph tensors stay on the CPU; batches move at the model boundary
 
     parts = graph_parts(data)
     x, E = parts["x"], parts["edge_index"]
@@ -194,54 +243,69 @@ def train(data: HeteroData, cfg: GATConfig, rundir: str | Path, *, logdir: str |
                         disjoint_train_ratio=cfg.disjoint_train_ratio, neg_ratio=cfg.neg_ratio,
                         negatives=cfg.negatives, seed=cfg.seed)
     fingerprint = split.fingerprint()
-    batches = pack_components(E, V, S, components_per_batch=cfg.batch_components)
+    batches = pack_components(E, V, S, components_per_batch=cfg.batch_components,
+                              rank=info.rank, world_size=info.world_size)
     train_mp = batches.split_edges(split.message_edges("train"))
     train_sup = batches.split_edges(split.positives("train"))
     val_mp = batches.split_edges(split.message_edges("val"))
     links = EdgeSet(E, S)
+    # Every rank takes the same number of steps (DDP all-reduces at each one); a rank that
+    # runs out of batches takes empty steps.
+    steps = max(ddp.gather(len(batches), info))
 
     set_seed(cfg.seed)
     stats = {t: feature_stats(x[t]) for t in ("video", "song")}
     encoder, decoder = build_model({t: x[t].size(1) for t in x}, cfg, stats)
-    encoder.to(device)
-    decoder.to(device)
-    params = list(encoder.parameters()) + list(decoder.parameters())
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    neg_gen = torch.Generator().manual_seed(cfg.seed + 7919)
+    model = LinkModel(encoder, decoder).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    neg_gen = torch.Generator().manual_seed(cfg.seed + 7919 + info.rank)  # per-rank negatives
 
     state = {"epoch": 0, "best_auc": -1.0, "best_epoch": -1, "bad_epochs": 0, "stopped_early": False,
              "history": [], "best_val": {}}
     if resume and ckpt_path.exists():
         saved = torch_load(ckpt_path)
-        _check_resumable(saved, cfg, fingerprint, ckpt_path)
+        _check_resumable(saved, cfg, fingerprint, ckpt_path, info.world_size)
         encoder.load_state_dict(saved["encoder"])
         decoder.load_state_dict(saved["decoder"])
         optimizer.load_state_dict(saved["optimizer"])
-        restore_rng(saved["rng"], neg_gen)
+        restore_rng(saved["rng_by_rank"][info.rank] if "rng_by_rank" in saved else saved["rng"], neg_gen)
         state = saved["state"]
-        print(f"resuming {rundir} after epoch {state['epoch']} (best val AUC {state['best_auc']:.4f} "
-              f"at epoch {state['best_epoch']})")
-    save_toml(rundir / "config.toml", {"pretrain": cfg, "inputs": {"graph": graph_source}})
+        if info.is_main:
+            print(f"resuming {rundir} after epoch {state['epoch']} (best val AUC {state['best_auc']:.4f} "
+                  f"at epoch {state['best_epoch']})")
+    train_model: nn.Module = model
+    if info.enabled:
+        # find_unused_parameters: a batch without links in one direction leaves that GATConv unused.
+        train_model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+        if not (resume and ckpt_path.exists()):
+            torch.manual_seed(cfg.seed + info.rank)  # per-rank dropout; weights were broadcast from rank 0
+    if info.is_main:
+        save_toml(rundir / "config.toml", {"pretrain": cfg, "inputs": {"graph": graph_source},
+                                           "run": {"world_size": info.world_size}})
 
-    writer = tensorboard_writer(logdir or rundir / "tb")
+    writer = tensorboard_writer(logdir or rundir / "tb") if info.is_main else None
     val_pairs, val_labels = split.pairs("val")
     bar = progress(range(state["epoch"], cfg.epochs), desc="pretrain", unit="epoch",
-                   initial=state["epoch"], total=cfg.epochs)
+                   initial=state["epoch"], total=cfg.epochs, disable=not info.is_main or None)
     try:
         for epoch in bar:
             if state["stopped_early"]:
                 break
             t0 = time.perf_counter()
-            loss = _train_epoch(encoder, decoder, optimizer, x, batches, train_mp, train_sup, links, neg_gen, cfg)
+            loss = _train_epoch(train_model, optimizer, x, batches, train_mp, train_sup, links, neg_gen, cfg,
+                                steps, info, device)
             t1 = time.perf_counter()
-            z_song, z_video, row_of = embed_for(encoder, x, batches, val_mp, val_pairs[0], S)
-            val = M.link_metrics(val_labels.numpy(), score_pairs(decoder, z_song, z_video, row_of, val_pairs).numpy())
+            z_song, z_video, row_of = embed_everywhere(encoder, x, batches, val_mp, val_pairs[0], S, info, device)
+            logits = score_everywhere(decoder, z_song, z_video, row_of, val_pairs, info)
+            val = M.link_metrics(val_labels.numpy(), logits.numpy())  # the same on every rank
             t2 = time.perf_counter()
             improved = val["auc"] > state["best_auc"]
             if improved:
                 state.update(best_auc=val["auc"], best_epoch=epoch + 1, bad_epochs=0, best_val=val)
-                torch_save(gat_path, gat_payload(encoder, decoder, cfg, parts, {
-                    "epoch": epoch + 1, "val": val, "split_fingerprint": fingerprint, "graph": graph_source}))
+                if info.is_main:
+                    torch_save(gat_path, gat_payload(encoder, decoder, cfg, parts, {
+                        "epoch": epoch + 1, "val": val, "split_fingerprint": fingerprint, "graph": graph_source,
+                        "world_size": info.world_size}))
             else:
                 state["bad_epochs"] += 1
             state["stopped_early"] = state["bad_epochs"] >= cfg.patience
@@ -249,54 +313,74 @@ def train(data: HeteroData, cfg: GATConfig, rundir: str | Path, *, logdir: str |
                       "val_mse": val["mse"], "train_s": t1 - t0, "val_s": t2 - t1}
             state["history"].append(record)
             state["epoch"] = epoch + 1
-            torch_save(ckpt_path, {"encoder": encoder.state_dict(), "decoder": decoder.state_dict(),
-                                   "optimizer": optimizer.state_dict(), "config": dataclasses.asdict(cfg),
-                                   "state": state, "rng": rng_state(neg_gen), "split_fingerprint": fingerprint})
-            _log_epoch(writer, epoch + 1, record, optimizer, z_song, z_video)
-            bar.set_postfix(loss=f"{loss:.4f}", val_auc=f"{val['auc']:.4f}", best=state["best_epoch"])
-            if on_epoch_end is not None:
-                on_epoch_end(epoch + 1, record)
+            rngs = ddp.gather(rng_state(neg_gen), info)  # each rank's negatives stream, for --resume
+            if info.is_main:
+                torch_save(ckpt_path, {"encoder": encoder.state_dict(), "decoder": decoder.state_dict(),
+                                       "optimizer": optimizer.state_dict(), "config": dataclasses.asdict(cfg),
+                                       "state": state, "rng": rngs[0], "rng_by_rank": rngs,
+                                       "world_size": info.world_size, "split_fingerprint": fingerprint})
+                _log_epoch(writer, epoch + 1, record, optimizer, z_song, z_video)
+                bar.set_postfix(loss=f"{loss:.4f}", val_auc=f"{val['auc']:.4f}", best=state["best_epoch"])
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch + 1, record)
+            ddp.barrier(info)
     finally:
-        writer.flush()
-        writer.close()
+        if writer is not None:
+            writer.flush()
+            writer.close()
         bar.close()
 
-    return _finish(rundir, gat_path, cfg, parts, split, batches, state, graph_source)
+    metrics = _finish(rundir, gat_path, cfg, parts, split, batches, state, graph_source, info, device)
+    ddp.cleanup(info)
+    return metrics
 
 
-def _train_epoch(encoder, decoder, optimizer, x, batches: ComponentBatches, train_mp, train_sup, links: EdgeSet,
-                 neg_gen: torch.Generator, cfg: GATConfig) -> float:
-    encoder.train()
-    decoder.train()
-    dev = next(encoder.parameters()).device
+def _train_epoch(model: nn.Module, optimizer, x, batches: ComponentBatches, train_mp, train_sup,
+                 links: EdgeSet, neg_gen: torch.Generator, cfg: GATConfig, steps: int, info: ddp.DistInfo,
+                 device: torch.device) -> float:
+    """One pass over this rank's batches in a fresh random order; returns the mean loss per pair (all ranks)."""
+    model.train()
     total, count = 0.0, 0
-    order = torch.randperm(len(batches), generator=neg_gen).tolist()
-    for i in (progress(order, desc="batches", leave=False) if len(order) >= 8 else order):
-        sup = train_sup[i]
-        if sup.size(1) == 0:
+    order: list[int | None] = torch.randperm(len(batches), generator=neg_gen).tolist()
+    order += [None] * (steps - len(order))
+    empty = torch.empty(2, 0, dtype=torch.long)
+    for i in (progress(order, desc="batches", leave=False, disable=not info.is_main or None)
+              if len(order) >= 8 else order):
+        sup = train_sup[i] if i is not None else empty
+        if sup.size(1) == 0 and not info.enabled:
             continue
-        vids, songs = batches.videos[i], batches.songs[i]
-        xb = x if batches.is_full_batch else {"video": x["video"][vids], "song": x["song"][songs]}
-        # Fresh negatives each step, drawn in global ids (to test against every real link) then made local.
-        video_pool, song_pool = negative_pools(cfg.negatives, torch.stack([vids[sup[0]], songs[sup[1]]]), vids, songs)
-        neg = sample_negatives(max(1, round(cfg.neg_ratio * sup.size(1))), video_pool, song_pool, links, neg_gen)
-        neg = torch.stack([batches.video_local[neg[0]], batches.song_local[neg[1]]])
-        pairs = torch.cat([sup, neg], dim=1)
-        labels = torch.cat([torch.ones(sup.size(1)), torch.zeros(neg.size(1))])
-        pairs, labels = pairs.to(dev), labels.to(dev)
-        # only the rows the scored pairs depend on are computed (see SongVideoGAT.forward)
-        z = encoder({t: v.to(dev) for t, v in xb.items()}, {VIDEO_EDGE: train_mp[i].to(dev)},
-                    out_index={"video": pairs[0]})
-        logits = decoder(z["song"][pairs[1]], z["video"])
-        if cfg.loss == "bce":
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+        if i is None:  # no batch left on this rank: an empty step that still joins the all-reduce
+            xb, mp, pairs = {t: v[:0] for t, v in x.items()}, empty, empty
         else:
-            loss = torch.nn.functional.mse_loss(torch.sigmoid(logits), labels)
+            vids, songs = batches.videos[i], batches.songs[i]
+            xb = x if batches.is_full_batch else {"video": x["video"][vids], "song": x["song"][songs]}
+            mp, pairs = train_mp[i], sup
+            if sup.size(1):
+                # Fresh negatives each step, drawn in global ids (to test against every real link), made local.
+                video_pool, song_pool = negative_pools(cfg.negatives, torch.stack([vids[sup[0]], songs[sup[1]]]),
+                                                       vids, songs)
+                neg = sample_negatives(max(1, round(cfg.neg_ratio * sup.size(1))), video_pool, song_pool, links,
+                                       neg_gen)
+                pairs = torch.cat([sup, torch.stack([batches.video_local[neg[0]], batches.song_local[neg[1]]])], 1)
+        labels = torch.zeros(pairs.size(1))
+        labels[:sup.size(1)] = 1.0
+        pairs, labels = pairs.to(device), labels.to(device)
+        logits = model({t: v.to(device) for t, v in xb.items()}, mp.to(device), pairs)
+        if cfg.loss == "bce":
+            loss_sum = nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="sum")
+        else:
+            loss_sum = nn.functional.mse_loss(torch.sigmoid(logits), labels, reduction="sum")
+        # DDP averages gradients over ranks; scaling by world / (pairs on all ranks) makes the
+        # step's gradient the mean over every pair scored in it (one process: the batch mean).
+        n_step = sum(ddp.gather(pairs.size(1), info)) if info.enabled else pairs.size(1)
+        loss = loss_sum * (info.world_size / max(n_step, 1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total += loss.item() * pairs.size(1)
+        total += loss_sum.item()
         count += pairs.size(1)
+    if info.enabled:
+        total, count = (sum(v) for v in zip(*ddp.gather((total, count), info)))
     return total / max(count, 1)
 
 
@@ -316,8 +400,13 @@ def _log_epoch(writer, epoch: int, record: dict, optimizer, z_song: Tensor, z_vi
 # ----------------------------------------------------------------------------- final evaluation
 
 def _finish(rundir: Path, gat_path: Path, cfg: GATConfig, parts: dict, split: LinkSplit,
-            batches: ComponentBatches, state: dict, graph_source: str) -> dict:
-    """Evaluate the best weights on the test links; write metrics.json and test_edges.csv."""
+            batches: ComponentBatches, state: dict, graph_source: str, info: ddp.DistInfo,
+            device: torch.device) -> dict:
+    """Evaluate the best weights on the test links; rank 0 writes metrics.json and test_edges.csv.
+
+    Every rank returns the same metrics.
+    """
+    ddp.barrier(info)  # rank 0 wrote gat.pt; every rank reloads the best weights from it
     if not gat_path.exists():
         raise UserError(f"{gat_path} is missing: no epoch finished; re-run with --resume")
     best = torch_load(gat_path)
@@ -326,15 +415,16 @@ def _finish(rundir: Path, gat_path: Path, cfg: GATConfig, parts: dict, split: Li
     encoder, decoder = build_model(best["in_dims"], cfg)
     encoder.load_state_dict(best["encoder"])
     decoder.load_state_dict(best["decoder"])
-    encoder.to(cfg.device)
-    decoder.to(cfg.device)
+    encoder.to(device)
+    decoder.to(device)
 
     out: dict = {}
     for stage in ("val", "test"):
         pairs, labels = split.pairs(stage)
         mp = split.message_edges(stage)
-        z_song, z_video, row_of = embed_for(encoder, x, batches, batches.split_edges(mp), pairs[0], S)
-        logits = score_pairs(decoder, z_song, z_video, row_of, pairs)
+        z_song, z_video, row_of = embed_everywhere(encoder, x, batches, batches.split_edges(mp), pairs[0], S,
+                                                   info, device)
+        logits = score_everywhere(decoder, z_song, z_video, row_of, pairs, info)
         m = M.link_metrics(labels.numpy(), logits.numpy())
         out.update({f"{stage}_{k}": v for k, v in m.items()})
         # The baseline to beat: score a pair by its song's degree in the same message-passing graph.
@@ -345,6 +435,9 @@ def _finish(rundir: Path, gat_path: Path, cfg: GATConfig, parts: dict, split: Li
         if stage == "test":
             test = (pairs, labels, logits, degree, z_song, z_video, row_of)
 
+    peak = ddp.gather(peak_rss_mb(), info)
+    if not info.is_main:  # the collective part is done; rank 0 summarises, writes and shares the result
+        return ddp.broadcast_object(None, info)
     pairs, labels, logits, degree, z_song, z_video, row_of = test
     pos = pairs[:, labels == 1]
     cold = degree[pos[1]] == 0
@@ -382,11 +475,11 @@ def _finish(rundir: Path, gat_path: Path, cfg: GATConfig, parts: dict, split: Li
         "epochs": state["epoch"], "best_epoch": state["best_epoch"], "stopped_early": state["stopped_early"],
         "seconds_per_epoch": float(np.mean([h["train_s"] + h["val_s"] for h in hist])) if hist else float("nan"),
         "train_seconds_per_epoch": float(np.mean([h["train_s"] for h in hist])) if hist else float("nan"),
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": max(peak), "peak_rss_mb_per_rank": peak, "world_size": info.world_size,
         "num_videos": x["video"].size(0), "num_songs": S, "num_links": int(split.edge_index.size(1)),
         "links": split.counts(), "batches": batches.num_batches_total, "negatives": cfg.negatives,
         "seed": cfg.seed, "split_fingerprint": split.fingerprint(), "graph": graph_source,
         "history": hist,
     }
     write_json(rundir / "metrics.json", metrics)
-    return metrics
+    return ddp.broadcast_object(metrics, info)

@@ -17,7 +17,6 @@ import pandas as pd
 import torch
 
 from mdr_graph.errors import UserError
-from mdr_graph.graph_build.features import song_features, video_features
 
 TABULAR_MODALITIES = ("network", "meta", "text")
 MEDIA_MODALITIES = {"vit": "frames", "convlstm": "frames", "mfcc": "mfcc", "fbank": "fbank", "whisper": "whisper"}
@@ -62,11 +61,6 @@ class Normalizer:
 
     def meta(self, m: np.ndarray) -> np.ndarray:
         return ((m - np.asarray(self.meta_mean)) / np.asarray(self.meta_std)).astype(np.float32)
-
-
-def meta_matrix(videos: pd.DataFrame) -> np.ndarray:
-    """Video pre-publication features beside its song's (originality, platform use count)."""
-    return np.concatenate([video_features(videos), song_features(videos)], axis=1)
 
 
 def network_matrix(videos: pd.DataFrame, emb: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mdr_graph.encoders.meta import meta_features
+from mdr_graph.encoders.text import video_texts
 from mdr_graph.errors import UserError
 from mdr_graph.train.config import TrainConfig
-from mdr_graph.encoders.text import video_texts
-from mdr_graph.train.data import (MEDIA_MODALITIES, Normalizer, PopularityDataset, media_input_shapes, meta_matrix,
+from mdr_graph.train.data import (MEDIA_MODALITIES, Normalizer, PopularityDataset, media_input_shapes,
                                   network_matrix)
 from mdr_graph.train.splits import SPLITS, make_splits
 
@@ -67,7 +68,7 @@ def build_dataset(cfg: TrainConfig, videos: pd.DataFrame, targets: np.ndarray, n
     mods = list(cfg.modalities)
     tabular, present = {}, {}
     if "meta" in mods:
-        tabular["meta"] = normalizer.meta(meta_matrix(videos))
+        tabular["meta"] = normalizer.meta(meta_features(videos))
         present["meta"] = np.ones(len(videos), dtype=bool)
     if "network" in mods:
         tabular["network"], present["network"] = network_matrix(videos, emb)
@@ -102,7 +103,7 @@ def prepare(cfg: TrainConfig, splits: dict[str, np.ndarray] | None = None,
         raise UserError(f"the training split is empty ({len(videos)} videos in {cfg.graph})")
     raw = videos["popularity_raw"].to_numpy(dtype=np.float64)
     if normalizer is None:
-        normalizer = Normalizer.fit(raw[rows["train"]], meta_matrix(videos.iloc[rows["train"]]))
+        normalizer = Normalizer.fit(raw[rows["train"]], meta_features(videos.iloc[rows["train"]]))
     media_mods = [m for m in cfg.modalities if m in MEDIA_MODALITIES]
     store = open_store(cfg.features) if (media_mods or ("text" in cfg.modalities and cfg.features)) else None
     if media_mods and store is None:

@@ -9,8 +9,9 @@ import pytest
 from mdr_graph.compare.baselines import (fit_predict, global_mean, predict_song_mean, ridge_fit, ridge_select,
                                          run_ensemble, run_tabular_baseline, song_means, split_hash)
 from mdr_graph.io import read_json
+from mdr_graph.encoders.meta import meta_features
 from mdr_graph.train.config import TrainConfig
-from mdr_graph.train.data import Normalizer, meta_matrix
+from mdr_graph.train.data import Normalizer
 from mdr_graph.train.splits import make_splits
 
 
@@ -65,7 +66,7 @@ def test_tabular_run_matches_hand_computation(toy_graph, tmp_path):
     videos = pd.read_parquet(toy_graph / "videos.parquet")
     splits = make_splits(videos, "random", 3)
     train = videos[videos["video_id"].isin(splits["train"])]
-    norm = Normalizer.fit(train["popularity_raw"].to_numpy(), meta_matrix(train))
+    norm = Normalizer.fit(train["popularity_raw"].to_numpy(), meta_features(train))
     y = pd.Series(norm.target(videos["popularity_raw"].to_numpy()), index=videos["video_id"])
     expect = y[train["video_id"]].groupby(train["song_id"].to_numpy()).mean()
     preds = pd.read_csv(tmp_path / "run" / "predictions.csv", dtype={"video_id": str})

@@ -123,7 +123,7 @@ def test_meta_features_use_no_engagement_counts():
         "plays": [10, 20], "likes": [1, 2], "shares": [0, 1], "comments": [3, 4], "saves": [0, 0]})
     m = meta_features(base)
     assert m.shape == (2, len(META_FEATURES)) and m.dtype == np.float32
-    assert m[0, META_FEATURES.index("song_original")] == 1 and m[1, META_FEATURES.index("song_original_missing")] == 1
+    assert m[0, META_FEATURES.index("song_original")] == 1 and m[1, META_FEATURES.index("original_missing")] == 1
     assert m[0, META_FEATURES.index("log_hashtag_count")] == pytest.approx(math.log1p(2))
     changed = base.assign(plays=[10**9, 5], likes=[7, 7], shares=[99, 99], comments=[0, 0], saves=[5, 5])
     assert np.array_equal(meta_features(changed), m)

@@ -88,7 +88,7 @@ def test_refuses_to_overwrite_a_run(trained, feature_graph):
 
 
 def _comparable(m: dict) -> dict:
-    drop = {"seconds_per_epoch", "train_seconds_per_epoch", "peak_rss_mb", "history"}
+    drop = {"seconds_per_epoch", "train_seconds_per_epoch", "peak_rss_mb", "peak_rss_mb_per_rank", "history"}
     return json.loads(json.dumps({k: v for k, v in m.items() if k not in drop}).replace("NaN", '"nan"'))
 
 

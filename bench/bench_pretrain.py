@@ -201,8 +201,11 @@ def main() -> int:
             else:
                 lines.append(f"| {name.split(',')[0]} | {e['rows']:,} | {e['seconds']:.1f} | "
                              f"{e['peak_rss_mb'] / 1024:.2f} | {e['file_mb']:.0f} |")
-    lines += ["", f"Load average on this shared machine: {load_before[0]:.1f} before, {load_after[0]:.1f} after "
-                  "(other jobs were running; on 2 cores a load above 2 slows every case)."]
+    busy = max(load_before[0], load_after[0]) > (os.cpu_count() or 1) + 0.5
+    lines += ["", f"Load average (1 min): {load_before[0]:.1f} before, {load_after[0]:.1f} after, on "
+                  f"{os.cpu_count()} cores" + (" (other jobs shared the CPU: absolute times are inflated; the "
+                                               "side-by-side ratios come from one run)." if busy else
+                                               " (a quiet machine).")]
     # --quick keeps its own section, so it never hides the full run's 1M / 3M rows.
     name, title = ("pretrain_quick", "## GAT pretraining, reference and 100k only (--quick)") if args.quick \
         else ("pretrain", "## GAT pretraining")

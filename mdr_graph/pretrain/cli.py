@@ -67,6 +67,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--song-degree-input", action=argparse.BooleanOptionalAction, default=None,
                    help="give songs log(1 + message-passing degree) as an input (default on)")
     g.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default cpu")
+    g.add_argument("--bf16", action="store_const", const=True, default=None,
+                   help="bf16 autocast of the training forward pass (for GPUs; also runs, slowly, on CPU)")
 
 
 def main(args: argparse.Namespace) -> int:

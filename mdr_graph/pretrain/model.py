@@ -62,6 +62,7 @@ class GATConfig:
     batch_components: int = 0         # connected components per mini-batch; 0 = full batch
     seed: int = 0
     device: str = "cpu"
+    bf16: bool = False                # bf16 autocast of the training forward pass (meant for GPUs; runs on CPU)
 
     def validate(self) -> "GATConfig":
         def bad(msg: str) -> None:

@@ -50,7 +50,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 GAT_FORMAT = "mdr-graph-gat"
 GAT_FORMAT_VERSION = 1
 # Settings a resumed run may change: they do not alter what was already computed.
-RESUMABLE_CHANGES = {"epochs", "patience", "device"}
+RESUMABLE_CHANGES = {"epochs", "patience", "device", "bf16"}
 MRR_QUERIES = 1000  # test videos ranked against every song for MRR / hits@k
 
 
@@ -365,7 +365,9 @@ def _train_epoch(model: nn.Module, optimizer, x, batches: ComponentBatches, trai
         labels = torch.zeros(pairs.size(1))
         labels[:sup.size(1)] = 1.0
         pairs, labels = pairs.to(device), labels.to(device)
-        logits = model({t: v.to(device) for t, v in xb.items()}, mp.to(device), pairs)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            logits = model({t: v.to(device) for t, v in xb.items()}, mp.to(device), pairs)
+        logits = logits.float()  # the loss in float32; evaluation always runs in float32
         if cfg.loss == "bce":
             loss_sum = nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="sum")
         else:

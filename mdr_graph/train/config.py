@@ -51,4 +51,4 @@ class TrainConfig:
     threads: int = 0                    # torch CPU threads; 0 = torch's default. On 2 shared cores, 1 is often fastest
     # hardware
     device: str = "cpu"                 # cpu | cuda
-    bf16: bool = False                  # bf16 autocast (GPU path; documented, not checked on CPU CI)
+    bf16: bool = False                  # bf16 autocast of forward passes (for GPUs; tested on CPU)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -145,3 +146,13 @@ def test_ranking_every_song_matches_the_decoder(kind):
     with torch.no_grad():
         expected = torch.stack([dec(z_song, q.expand(7, 8)) for q in z_query])
     torch.testing.assert_close(rank_all_songs(dec, z_song, z_query, budget=30), expected)
+
+
+def test_bf16_autocast_pretrains_on_cpu(feature_graph, tmp_path):
+    """The bf16 path (meant for GPUs) runs here through CPU autocast; evaluation stays float32."""
+    cfg = GATConfig(epochs=8, patience=100, seed=2, **SMALL)
+    fp32 = train(feature_graph, cfg, tmp_path / "fp32")
+    bf16 = train(feature_graph, dataclasses.replace(cfg, bf16=True), tmp_path / "bf16")
+    assert np.isfinite([bf16["test_auc"], bf16["test_ap"], bf16["test_mse"]]).all()
+    assert bf16["test_auc"] == pytest.approx(fp32["test_auc"], abs=0.05)
+    assert bf16["history"][-1]["loss"] < bf16["history"][0]["loss"]

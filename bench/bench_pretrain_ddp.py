@@ -14,8 +14,11 @@ per rank, optimizer steps per epoch and test AUC. On 2 cores two ranks can at be
 match one 2-thread process; the point on this machine is that the DDP path works at
 scale and what it costs per rank in memory (each rank holds the whole graph).
 
-    .venv/bin/python bench/bench_pretrain_ddp.py                 # 1M videos (~25 min on 2 cores)
-    .venv/bin/python bench/bench_pretrain_ddp.py --videos 100000 # a quick look
+    .venv/bin/python bench/bench_pretrain_ddp.py                  # 1M and 3M videos (~25 min on 2 quiet cores)
+    .venv/bin/python bench/bench_pretrain_ddp.py --videos 100000  # a quick look
+
+The 1-thread single-process case runs at the first size only (it is there to show what
+one core does alone).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,60 +70,76 @@ def run(name: str, cmd: list[str], threads: int, rundir: Path) -> dict:
     }
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--videos", type=int, default=1_000_000)
-    ap.add_argument("--epochs", type=int, default=2)
-    args = ap.parse_args()
-    songs = max(1, args.videos // 300)
-
+def run_size(videos: int, epochs: int, tmp: Path, with_one_thread: bool) -> dict[str, dict]:
     from mdr_graph.graph_build.graph import save_graph
     from mdr_graph.pretrain.synthetic import synthetic_graph
 
-    load_before = os.getloadavg()
+    songs = max(1, videos // 300)
+    graph = tmp / f"graph-{videos}"
+    graph.mkdir()
+    save_graph(synthetic_graph(videos, songs, signal=1.0, zipf_exponent=1.0, seed=0), graph)
+    common = ["--graph", str(graph), "--epochs", str(epochs), "--patience", str(epochs),
+              "--batch-components", str(COMPONENTS_PER_BATCH)]
+    py = [sys.executable, "-m", "mdr_graph"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "mdr_graph"]
+    cases = [("1 process, 2 threads", py, 2), ("1 process, 1 thread", py, 1), ("torchrun, 2 ranks x 1 thread", torchrun, 1)]
     results: dict[str, dict] = {}
+    for name, launcher, threads in cases:
+        if threads == 1 and launcher is py and not with_one_thread:
+            continue
+        rundir = tmp / f"{videos}-{name.replace(' ', '_').replace(',', '')}"
+        results[name] = run(name, [*launcher, "pretrain", *common, "--out", str(rundir)], threads, rundir)
+        print(f"{videos:,}", name, results[name], flush=True)
+    shutil.rmtree(graph)
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--videos", type=int, nargs="+", default=[1_000_000, 3_000_000])
+    ap.add_argument("--epochs", type=int, default=2)
+    args = ap.parse_args()
+
+    load_before = os.getloadavg()
+    by_size: dict[int, dict[str, dict]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_pretrain_ddp_") as tmp:
-        graph = Path(tmp) / "graph"
-        graph.mkdir()
-        save_graph(synthetic_graph(args.videos, songs, signal=1.0, zipf_exponent=1.0, seed=0), graph)
-        common = ["--graph", str(graph), "--epochs", str(args.epochs), "--patience", str(args.epochs),
-                  "--batch-components", str(COMPONENTS_PER_BATCH)]
-        py = [sys.executable, "-m", "mdr_graph"]
-        torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                    "-m", "mdr_graph"]
-        for name, launcher, threads in (("1 process, 2 threads", py, 2), ("1 process, 1 thread", py, 1),
-                                        ("torchrun, 2 ranks x 1 thread", torchrun, 1)):
-            rundir = Path(tmp) / name.replace(" ", "_").replace(",", "")
-            results[name] = run(name, [*launcher, "pretrain", *common, "--out", str(rundir)], threads, rundir)
-            print(name, results[name], flush=True)
+        for k, videos in enumerate(args.videos):
+            by_size[videos] = run_size(videos, args.epochs, Path(tmp), with_one_thread=k == 0)
     load_after = os.getloadavg()
 
+    sizes = ", ".join(f"{v:,} videos / {max(1, v // 300):,} songs" for v in args.videos)
     lines = [
-        f"GAT pretraining under `torchrun` (DDP, gloo) vs one process: {args.videos:,} synthetic videos, "
-        f"{songs:,} songs (Zipf(1)), default model, component batches of {COMPONENTS_PER_BATCH} songs "
+        f"GAT pretraining under `torchrun` (DDP, gloo) vs one process on synthetic graphs ({sizes}; Zipf(1) "
+        f"song popularity), default model, component batches of {COMPONENTS_PER_BATCH} songs "
         f"(`--batch-components {COMPONENTS_PER_BATCH}`), {args.epochs} epochs. Seconds per epoch = training + "
         "validation, after the first epoch; peak RSS per process (each rank holds the whole graph plus its "
-        "own batches). Under DDP each optimizer step takes one batch per rank, so an epoch has half the steps. "
-        "AUCs after so few epochs are a smoke check, not a quality result.",
+        "own batches). Under DDP each optimizer step takes one batch per rank, so an epoch has about half the "
+        "steps. AUCs after so few epochs are a smoke check, not a quality result.",
         "",
-        "| case | s/epoch (wall) | of which training | optimizer steps/epoch | peak RSS per process (GB) | "
+        "| videos | case | s/epoch (wall) | of which training | optimizer steps/epoch | peak RSS per process (GB) | "
         "test AUC (degree baseline) |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name, r in results.items():
-        if "error" in r:
-            lines.append(f"| {name} | - | - | - | - | {r['error']} |")
-            continue
-        steps = r["batches"] // r["world_size"]
-        rss = " / ".join(f"{v / 1024:.2f}" for v in r["peak_rss_mb"])
-        lines.append(f"| {name} | {r['epoch_s']:.1f} | {r['train_s']:.1f} | {steps} | {rss} | "
-                     f"{r['test_auc']:.3f} ({r['degree_baseline_auc']:.3f}) |")
-    one, ddp = results.get("1 process, 2 threads", {}), results.get("torchrun, 2 ranks x 1 thread", {})
-    if "epoch_s" in one and "epoch_s" in ddp:
-        lines += ["", f"Side by side: 2 DDP ranks take {ddp['epoch_s'] / one['epoch_s']:.2f}x the wall time per "
-                      f"epoch of one 2-thread process, and {sum(ddp['peak_rss_mb']) / one['peak_rss_mb'][0]:.2f}x "
-                      "its peak memory in total (both ranks)."]
-    lines += ["", f"Load average (1 min): {load_before[0]:.1f} before, {load_after[0]:.1f} after, on 2 cores."]
+    ratios = []
+    for videos, results in by_size.items():
+        for name, r in results.items():
+            if "error" in r:
+                lines.append(f"| {videos:,} | {name} | - | - | - | - | {r['error']} |")
+                continue
+            steps = r["batches"] // r["world_size"]
+            rss = " / ".join(f"{v / 1024:.2f}" for v in r["peak_rss_mb"])
+            lines.append(f"| {videos:,} | {name} | {r['epoch_s']:.1f} | {r['train_s']:.1f} | {steps} | {rss} | "
+                         f"{r['test_auc']:.3f} ({r['degree_baseline_auc']:.3f}) |")
+        one, ddp = results.get("1 process, 2 threads", {}), results.get("torchrun, 2 ranks x 1 thread", {})
+        if "epoch_s" in one and "epoch_s" in ddp:
+            ratios.append(f"{videos:,} videos: 2 DDP ranks take {ddp['epoch_s'] / one['epoch_s']:.2f}x the wall "
+                          f"time per epoch of one 2-thread process and "
+                          f"{sum(ddp['peak_rss_mb']) / one['peak_rss_mb'][0]:.2f}x its peak memory in total")
+    if ratios:
+        lines += ["", "Side by side: " + "; ".join(ratios) + "."]
+    busy = max(load_before[0], load_after[0]) > (os.cpu_count() or 1) + 0.5
+    lines += ["", f"Load average (1 min): {load_before[0]:.1f} before, {load_after[0]:.1f} after, on "
+                  f"{os.cpu_count()} cores" + (" (other jobs shared the CPU)." if busy else " (a quiet machine).")]
     write_section("pretrain_ddp", "## GAT pretraining under torchrun (DDP)\n\n" + "\n".join(lines))
     print("\n".join(lines))
     return 0

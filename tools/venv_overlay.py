@@ -36,15 +36,16 @@ def main(base_arg: str, target_arg: str) -> int:
     base, target = Path(base_arg).absolute(), Path(target_arg).absolute()
     if target.is_symlink():  # the earlier layout linked .venv to the shared venv itself
         target.unlink()
+    if Path(sys.prefix).absolute() != base:
+        sys.exit(f"run this with {base}/bin/python, not {sys.executable}")
+    base_site = sysconfig.get_paths()["purelib"]
+    # The earlier layout installed the package into the shared venv, pointing at one clone;
+    # an old checkout's `make` may still do so. Remove it, every time: it must not shadow this clone.
+    if list(Path(base_site).glob("__editable__.mdr_graph-*.pth")):
+        subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", "mdr-graph"], check=True)
     stamp = target / STAMP
     if stamp.is_file() and stamp.read_text().strip() == str(base) and (target / "bin" / "python").exists():
         return 0
-    base_site = sysconfig.get_paths()["purelib"]
-    if Path(sys.prefix).absolute() != base:
-        sys.exit(f"run this with {base}/bin/python, not {sys.executable}")
-    # A package installed into the shared venv by the earlier layout would shadow this clone's.
-    if list(Path(base_site).glob("__editable__.mdr_graph-*.pth")):
-        subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", "mdr-graph"], check=True)
     shutil.rmtree(target, ignore_errors=True)
     venv.EnvBuilder(with_pip=False, symlinks=True).create(target)
     site = Path(purelib(target / "bin" / "python"))

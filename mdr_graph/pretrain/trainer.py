@@ -421,6 +421,9 @@ def _finish(rundir: Path, gat_path: Path, cfg: GATConfig, parts: dict, split: Li
     decoder.to(device)
 
     out: dict = {}
+    # The baseline to beat: score a pair by its song's degree in the training graph (every
+    # training link, message-passing and supervision; never a validation or test link).
+    train_degree = torch.bincount(split.message_edges("val")[1], minlength=S).double()
     for stage in ("val", "test"):
         pairs, labels = split.pairs(stage)
         mp = split.message_edges(stage)
@@ -429,20 +432,20 @@ def _finish(rundir: Path, gat_path: Path, cfg: GATConfig, parts: dict, split: Li
         logits = score_everywhere(decoder, z_song, z_video, row_of, pairs, info)
         m = M.link_metrics(labels.numpy(), logits.numpy())
         out.update({f"{stage}_{k}": v for k, v in m.items()})
-        # The baseline to beat: score a pair by its song's degree in the same message-passing graph.
-        degree = torch.bincount(mp[1], minlength=S).double()
         prefix = "degree_baseline" if stage == "test" else "val_degree_baseline"
-        out[f"{prefix}_auc"] = M.roc_auc(labels.numpy(), degree[pairs[1]].numpy())
-        out[f"{prefix}_ap"] = M.average_precision(labels.numpy(), degree[pairs[1]].numpy())
+        out[f"{prefix}_auc"] = M.roc_auc(labels.numpy(), train_degree[pairs[1]].numpy())
+        out[f"{prefix}_ap"] = M.average_precision(labels.numpy(), train_degree[pairs[1]].numpy())
         if stage == "test":
-            test = (pairs, labels, logits, degree, z_song, z_video, row_of)
+            mp_degree = torch.bincount(mp[1], minlength=S)  # what the GAT sees when it scores the test links
+            test = (pairs, labels, logits, mp_degree, z_song, z_video, row_of)
 
     peak = ddp.gather(peak_rss_mb(), info)
     if not info.is_main:  # the collective part is done; rank 0 summarises, writes and shares the result
         return ddp.broadcast_object(None, info)
-    pairs, labels, logits, degree, z_song, z_video, row_of = test
+    pairs, labels, logits, mp_degree, z_song, z_video, row_of = test
+    degree = train_degree
     pos = pairs[:, labels == 1]
-    cold = degree[pos[1]] == 0
+    cold = mp_degree[pos[1]] == 0  # the song kept no link in the graph the test links are scored on
     neg_logits = logits[labels == 0].numpy()
     for name, mask in (("cold", cold), ("warm", ~cold)):
         lab = np.r_[np.ones(int(mask.sum())), np.zeros(neg_logits.size)]

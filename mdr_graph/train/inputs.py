@@ -91,6 +91,18 @@ def build_dataset(cfg: TrainConfig, videos: pd.DataFrame, targets: np.ndarray, n
     return ds, shapes
 
 
+REFERENCE_FRAMES = (2, 3, 224, 224)  # the published setting: 2 frames at 224 px (`extract --size 224`)
+
+
+def _check_reference_frames(cfg: TrainConfig, shapes: dict[str, tuple]) -> None:
+    """``--preset reference`` on other frames still trains, but not the published model: say so."""
+    frames = next((shapes[m] for m in ("vit", "convlstm") if m in shapes), None)
+    if cfg.preset == "reference" and frames is not None and tuple(frames) != REFERENCE_FRAMES:
+        print(f"note: --preset reference expects frames {list(REFERENCE_FRAMES)} (`mdr-graph extract --size 224 "
+              f"--frames 2`), but {cfg.features} holds {list(frames)}: this trains a different model than the "
+              "reference design")
+
+
 def prepare(cfg: TrainConfig, splits: dict[str, np.ndarray] | None = None,
             normalizer: Normalizer | None = None) -> Prepared:
     videos = read_videos(cfg.graph)
@@ -117,4 +129,5 @@ def prepare(cfg: TrainConfig, splits: dict[str, np.ndarray] | None = None,
         datasets[s], shapes = build_dataset(cfg, sub, target[rows[s]], normalizer, emb, media, shapes or None,
                                             graph_rows=rows[s])
     missing = 0 if store is None else int((~ids.isin(set(store.ids))).sum())
+    _check_reference_frames(cfg, shapes or {})
     return Prepared(videos, splits, normalizer, datasets, shapes, missing, media_mods)

@@ -59,6 +59,38 @@ def test_outputs_schema_and_graph(tmp_path, scrape):
     assert g["video"].x.shape[0] == 3 and g["song"].x.shape[0] == 2
 
 
+def test_graph_pt_is_a_heterodata_loadable_with_weights_only(tmp_path, scrape):
+    import torch
+    from torch_geometric.data import HeteroData
+
+    build_graph([scrape], tmp_path / "g")
+    raw = torch.load(tmp_path / "g" / "graph.pt", weights_only=True)  # no code runs on load
+    assert isinstance(raw, HeteroData)
+    assert sorted(raw.node_types) == ["song", "video"] and set(raw.edge_types) == {VIDEO_EDGE, REV_EDGE}
+    assert raw["video"].video_id == ["1", "2", "3"] and raw["song"].song_id == ["s1", "s2"]
+    assert raw["video"].x.shape == (3, len(raw["video"].feature_names))
+
+
+def test_format_1_graphs_still_load(tmp_path, scrape):
+    """Graphs written by earlier versions (a plain dict, ids newline-joined) read the same."""
+    import torch
+
+    new = load_graph(build_graph([scrape], tmp_path / "g") and tmp_path / "g")
+    (tmp_path / "old").mkdir()
+    torch.save({"format_version": 1, "video_x": new["video"].x, "video_id": "1\n2\n3",
+                "video_feature_names": new["video"].feature_names, "song_x": new["song"].x, "song_id": "s1\ns2",
+                "song_feature_names": new["song"].feature_names, "edge_index": new[VIDEO_EDGE].edge_index},
+               tmp_path / "old" / "graph.pt")
+    old = load_graph(tmp_path / "old")
+    assert old["video"].video_id == new["video"].video_id and old["song"].song_id == new["song"].song_id
+    assert torch.equal(old[REV_EDGE].edge_index, new[REV_EDGE].edge_index)
+    assert torch.equal(old["video"].x, new["video"].x)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "graph.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="not a readable graph"):
+        load_graph(tmp_path / "bad")
+
+
 def test_invalid_json_writes_nothing_and_keeps_the_previous_graph(tmp_path, scrape):
     out = tmp_path / "g"
     build_graph([scrape], out)

@@ -53,7 +53,14 @@ def test_train_writes_the_run_contract(pipeline):
     # the target is min-max normalised with training statistics: train spans exactly [0, 1]
     train = preds[preds["split"] == "train"]["target"]
     assert train.min() == pytest.approx(0.0) and train.max() == pytest.approx(1.0)
-    assert list((run / "tb").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "tb"), size_guidance={"images": 0, "scalars": 0}).Reload()
+    assert {"loss/train", "loss/val", "spearman/val", "lr"} <= set(acc.Tags()["scalars"])
+    assert any(t.startswith("contribution/") for t in acc.Tags()["scalars"])
+    # a predicted-vs-true image at every evaluation (3 epochs), the matplotlib figure when val improved
+    assert [e.step for e in acc.Images("val/pred_vs_true_every_epoch")] == [1, 2, 3]
+    assert "val/pred_vs_true/image/0" in acc.Tags()["images"] or "val/pred_vs_true" in acc.Tags()["images"]
 
 
 def test_checkpoint_loads_weights_only(pipeline):

@@ -33,3 +33,18 @@ def test_constant_prediction_gives_nan_and_pearson_matches_numpy():
     assert pearson(a, b) == pytest.approx(np.corrcoef(a, b)[0, 1])
     m = regression_metrics(a, b)
     assert m["mse"] == pytest.approx(np.mean((a - b) ** 2)) and m["n"] == 50
+
+
+def test_scatter_image_places_points_and_diagonal():
+    import numpy as np
+
+    from mdr_graph.train.loop import scatter_image
+
+    img = scatter_image(np.array([0.0, 1.0, 0.5, 0.5, 0.2]), np.array([0.0, 1.0, 0.5, 0.5, np.nan]), size=11)
+    assert img.shape == (3, 11, 11) and img.dtype == np.uint8
+    gray = img[0]
+    assert gray[10, 0] < 170 and gray[0, 10] < 170          # (0, 0) bottom-left, (1, 1) top-right
+    assert gray[5, 5] < gray[10, 0]                            # the pixel holding two videos is darker
+    assert gray[0, 0] == 255 and gray[10, 10] == 255           # empty corners stay white
+    assert gray[3, 7] == 170                                   # the diagonal is drawn where no point lies
+    assert scatter_image(np.array([]), np.array([])).shape == (3, 160, 160)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import tempfile
@@ -73,7 +74,9 @@ def render_all(specs: list[dict], workers: int, show_progress: bool = True) -> i
                 total += int(line.split()[1])
                 bar.update(1)
         for p, err in procs:
-            if p.wait() != 0:
+            if p.wait() == -signal.SIGINT:  # Ctrl-C reaches the whole process group; the child may see it first
+                raise KeyboardInterrupt
+            if p.returncode != 0:
                 err.seek(0)
                 tail = err.read().decode(errors="replace").strip().splitlines()[-5:]
                 raise RuntimeError(f"synth worker exited with status {p.returncode}: " + " | ".join(tail))

@@ -175,14 +175,17 @@ def main() -> int:
         if not args.keep and not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
 
+    load_after = os.getloadavg()[0]
+    busy = max(load_before, load_after) > (os.cpu_count() or 1) + 0.5
     lines = ["### build-graph on synthetic tiktok-scraper metadata", "",
              "Synthetic records shaped like tiktok-scraper's (Zipf's-law song popularity, 0.5% repeated videos, "
              "0.1% without play counts), metadata only. Each case in its own process; peak = the process's VmHWM. "
              "`parse` is `json.load` of the file, `stream` the streaming reader alone, `build` the whole "
              "`build_graph` (ingest, videos/songs parquet, graph.pt, summary). Target: build <= 3x parse. "
-             f"The machine was shared with other jobs (1-min load average {load_before:.1f} at the start, "
-             f"{os.getloadavg()[0]:.1f} at the end), so absolute times are slower than on an idle machine; "
-             "the ratio is what the cases share.", "",
+             f"1-min load average {load_before:.1f} at the start, {load_after:.1f} at the end on "
+             f"{os.cpu_count()} cores" + (": other jobs shared the machine, so absolute times are slower than on an "
+                                          "idle one; the ratio is what the cases share." if busy else
+                                          " (a quiet machine)."), "",
              "| records | file | case | time (s) | peak RSS (GB) | time / parse | time / stream |",
              "|---:|---:|---|---:|---:|---:|---:|"]
     for n, size, res in rows:

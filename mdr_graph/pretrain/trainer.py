@@ -374,7 +374,7 @@ def _train_epoch(model: nn.Module, optimizer, x, batches: ComponentBatches, trai
             loss_sum = nn.functional.mse_loss(torch.sigmoid(logits), labels, reduction="sum")
         # DDP averages gradients over ranks; scaling by world / (pairs on all ranks) makes the
         # step's gradient the mean over every pair scored in it (one process: the batch mean).
-        n_step = sum(ddp.gather(pairs.size(1), info)) if info.enabled else pairs.size(1)
+        n_step = int(ddp.all_reduce_sum(torch.tensor([pairs.size(1)]), info, device).item())
         loss = loss_sum * (info.world_size / max(n_step, 1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -443,7 +443,6 @@ def _finish(rundir: Path, gat_path: Path, cfg: GATConfig, parts: dict, split: Li
     if not info.is_main:  # the collective part is done; rank 0 summarises, writes and shares the result
         return ddp.broadcast_object(None, info)
     pairs, labels, logits, mp_degree, z_song, z_video, row_of = test
-    degree = train_degree
     pos = pairs[:, labels == 1]
     cold = mp_degree[pos[1]] == 0  # the song kept no link in the graph the test links are scored on
     neg_logits = logits[labels == 0].numpy()
@@ -456,7 +455,7 @@ def _finish(rundir: Path, gat_path: Path, cfg: GATConfig, parts: dict, split: Li
     g = torch.Generator().manual_seed(cfg.seed + 104729)
     q = pos[:, torch.randperm(pos.size(1), generator=g)[:MRR_QUERIES]]
     ranks = M.true_item_ranks(rank_all_songs(decoder, z_song, z_video[row_of[q[0]]]).numpy(), q[1].numpy())
-    deg_ranks = M.true_item_ranks(degree.unsqueeze(0).expand(q.size(1), S).numpy(), q[1].numpy())
+    deg_ranks = M.true_item_ranks(train_degree.unsqueeze(0).expand(q.size(1), S).numpy(), q[1].numpy())
     out.update({f"test_{k}": v for k, v in M.rank_summary(ranks).items()})
     out.update({f"degree_baseline_{k}": v for k, v in M.rank_summary(deg_ranks).items()})
     out["mrr_queries"] = int(q.size(1))

@@ -59,7 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (0 = torch default; small models train "
                    "fastest on 1)")
     p.add_argument("--device", choices=["cpu", "cuda"])
-    p.add_argument("--bf16", action="store_const", const=True, help="bf16 autocast of forward passes (for GPUs; also runs, slowly, on CPU)")
+    p.add_argument("--bf16", action="store_const", const=True,
+                   help="bf16 autocast of forward passes (for GPUs; also runs, slowly, on CPU)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     p.add_argument("--logdir", help="TensorBoard directory (default RUNDIR/tb)")
 

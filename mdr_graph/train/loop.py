@@ -197,7 +197,7 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
         save_run_inputs(out, cfg, prep)
     writer = tensorboard_writer(logdir or out / "tb") if info.is_main else None
     if info.is_main and prep.missing_media:
-        note = (f"{prep.missing_media} of {sum(len(prep.splits[x]) for x in SPLITS)} videos have no extracted "
+        note = (f"{prep.missing_media} of {len(prep.videos)} videos have no extracted "
                 f"features; their media modalities are masked (counted as missing_media in metrics.json)")
         print(f"note: {note}")
         writer.add_text("data/missing_media", note)

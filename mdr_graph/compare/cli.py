@@ -6,7 +6,7 @@ Examples:
   mdr-graph compare --graph G --features F --gat P/gat.pt --out cmp --ablate --seeds 3 --jobs 2
   mdr-graph compare --report-only --out cmp                           # regenerate the report from the files
 
-Models: coattention, global-mean, song-mean, meta-linear, gat-only, audio-mlp, vision-only,
+Models: coattention, global-mean, song-mean, creator-mean, meta-linear, gat-only, audio-mlp, vision-only,
 late-fusion, concat-mlp, single-transformer, unimodal-average. A model whose inputs are
 missing is skipped, with the reason in compare.json and the report.
 

@@ -28,6 +28,7 @@ MODELS: dict[str, dict] = {
     "coattention": dict(kind="neural", description="the full model: N-modality co-attention Transformer"),
     "global-mean": dict(kind="tabular", description="mean training target for every video"),
     "song-mean": dict(kind="tabular", description="mean training target of the video's song, else the global mean"),
+    "creator-mean": dict(kind="tabular", description="mean training target of the video's creator, else the global mean"),
     "meta-linear": dict(kind="tabular", description="ridge regression on pre-publication metadata"),
     "gat-only": dict(kind="neural", description="frozen GAT embedding + FC (the reference design's GAT baseline)"),
     "audio-mlp": dict(kind="neural", description="MFCC only, Audio-MLP"),
@@ -138,8 +139,8 @@ def plan_models(names: list[str], avail: Available, mods: list[str], fusion: str
             spec.overrides = {"model": "coattention", "fusion": fusion}
             spec.description += f" ({fusion})"
             spec.skip = None if mods else "no usable modality"
-        elif name in ("global-mean", "song-mean"):
-            spec.modalities = ["song"] if name == "song-mean" else []
+        elif name in ("global-mean", "song-mean", "creator-mean"):
+            spec.modalities = {"song-mean": ["song"], "creator-mean": ["creator"]}.get(name, [])
         elif name == "meta-linear":
             spec.modalities = ["meta"]
         elif name in UNIMODAL:

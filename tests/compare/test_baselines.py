@@ -122,3 +122,20 @@ def test_ensemble_averages_member_predictions(toy_graph, tmp_path):
     run_tabular_baseline("song-mean", TrainConfig(graph=str(toy_graph), seed=2), tmp_path / "other")
     with pytest.raises(ValueError, match="normalised differently|another split"):
         run_ensemble("x", [tmp_path / "song-mean" / "seed1", tmp_path / "other"], cfg, tmp_path / "bad")
+
+
+def test_creator_mean_uses_training_rows_only_and_null_creators_fall_back():
+    videos = pd.DataFrame({"author_id": pd.array(["u1", "u1", "u2", None, "u2", "u3"], dtype="string")})
+    target = np.array([0.2, 0.4, 0.9, 0.0, 0.1, 0.7])
+    rows = {"train": np.array([0, 1, 2, 3]), "val": np.array([4]), "test": np.array([5])}
+    pred, fitted = fit_predict("creator-mean", videos, rows, target, np.zeros((6, 1)))
+    mu = target[:4].mean()
+    # u1: mean(.2, .4); u2: the training video only (.9), never the validation one (.1);
+    # the null creator forms no group; u3 has no training video -> the global training mean
+    assert pred.tolist() == pytest.approx([0.3, 0.3, 0.9, mu, 0.9, mu])
+    assert fitted["creators_fitted"] == 2
+    assert fitted["fallback_videos"] == {"train": 1, "val": 0, "test": 1}
+    # a held-out target never moves a prediction
+    target2 = target.copy()
+    target2[[4, 5]] = [0.99, 0.01]
+    assert fit_predict("creator-mean", videos, rows, target2, np.zeros((6, 1)))[0].tolist() == pytest.approx(pred.tolist())

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mdr_graph.compare.plan import MODELS
 from mdr_graph.config import save_toml
 from mdr_graph.encoders.meta import meta_features
 from mdr_graph.io import read_json, write_json, write_text
@@ -42,17 +43,17 @@ def global_mean(train_target: np.ndarray) -> float:
 def group_means(train_keys: np.ndarray, train_target: np.ndarray) -> dict[str, float]:
     """``{key: mean training target of its videos}`` over the training rows (a song, a creator).
 
-    Missing keys (null song or creator) form no group: those videos get the fallback.
+    A missing key (null song or creator id) forms no group: its videos get the fallback.
     """
     keys = pd.Series(np.asarray(train_keys, dtype=object))
-    df = pd.DataFrame({"key": keys.astype(str), "y": np.asarray(train_target, np.float64)})[keys.notna().to_numpy()]
-    return df.groupby("key", sort=False)["y"].mean().to_dict()
+    y = pd.Series(np.asarray(train_target, np.float64))
+    have = keys.notna().to_numpy()
+    return y[have].groupby(keys[have].astype(str).to_numpy(), sort=False).mean().to_dict()
 
 
 def predict_group_mean(keys: np.ndarray, means: dict[str, float], fallback: float) -> np.ndarray:
-    """Each video's group mean; keys with no training video get ``fallback`` (the global mean)."""
-    return np.array([means.get(str(k), fallback) if k is not None and not pd.isna(k) else fallback
-                     for k in keys], dtype=np.float64)
+    """Each video's group mean; missing keys and keys with no training video get ``fallback``."""
+    return np.array([fallback if pd.isna(k) else means.get(str(k), fallback) for k in keys], dtype=np.float64)
 
 
 # The song-mean names, kept: tests and users call them.
@@ -108,14 +109,8 @@ def ridge_select(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_
 
 # ---------------------------------------------------------------- the run directory
 
-TABULAR_BASELINES = {
-    "global-mean": "the mean training target, for every video",
-    "song-mean": "the mean training target of the video's song, else the global mean",
-    "creator-mean": "the mean training target of the video's creator, else the global mean",
-    "meta-linear": "ridge regression on the pre-publication metadata",
-}
-# What each one reads, as listed in the report ("song" is the song id, not a model modality).
-TABULAR_INPUTS = {"global-mean": [], "song-mean": ["song"], "creator-mean": ["creator"], "meta-linear": ["meta"]}
+# What each tabular baseline reads, as declared in the model registry.
+TABULAR_INPUTS = {name: info["inputs"] for name, info in MODELS.items() if info["kind"] == "tabular"}
 # The group-mean baselines and the videos.parquet column each one groups by.
 GROUP_COLUMNS = {"song-mean": "song_id", "creator-mean": "author_id"}
 
@@ -132,10 +127,11 @@ def fit_predict(name: str, videos: pd.DataFrame, rows: dict[str, np.ndarray], ta
     if name == "global-mean":
         return np.full(len(videos), mu), {"mean": mu, "params": 1}
     if name in GROUP_COLUMNS:
-        keys = videos[GROUP_COLUMNS[name]].astype(object).where(videos[GROUP_COLUMNS[name]].notna(), None).to_numpy()
+        keys = videos[GROUP_COLUMNS[name]].to_numpy(dtype=object)
         means = group_means(keys[tr], target[tr])
         pred = predict_group_mean(keys, means, mu)
-        fallback = {s: int(sum(k is None or str(k) not in means for k in keys[rows[s]])) for s in SPLITS}
+        fell_back = np.array([pd.isna(k) or str(k) not in means for k in keys], dtype=bool)
+        fallback = {s: int(fell_back[rows[s]].sum()) for s in SPLITS}
         what = "songs_fitted" if name == "song-mean" else "creators_fitted"
         return pred, {what: len(means), "global_mean": mu, "fallback_videos": fallback,
                       "params": len(means) + 1}
@@ -144,7 +140,7 @@ def fit_predict(name: str, videos: pd.DataFrame, rows: dict[str, np.ndarray], ta
         return model.predict(meta), {"alpha": model.alpha, "val_mse_by_alpha": {str(a): s for a, s in scores.items()},
                                      "coef": model.coef.tolist(), "intercept": model.intercept,
                                      "params": int(model.coef.size + 1)}
-    raise ValueError(f"unknown tabular baseline {name!r}; known: {', '.join(TABULAR_BASELINES)}")
+    raise ValueError(f"unknown tabular baseline {name!r}; known: {', '.join(TABULAR_INPUTS)}")
 
 
 def split_hash(splits: dict[str, np.ndarray]) -> str:

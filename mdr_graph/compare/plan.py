@@ -23,13 +23,15 @@ from mdr_graph.errors import UserError
 
 UNIMODAL_ARCHITECTURE = "concat-mlp"
 
-# Models in the order of the report's table. kind: tabular | neural | ensemble.
+# Models in the order of the report's table. kind: tabular | neural | ensemble. A tabular
+# model's ``inputs`` are what it reads, as the report lists them ("song"/"creator" are ids, not modalities).
 MODELS: dict[str, dict] = {
     "coattention": dict(kind="neural", description="the full model: N-modality co-attention Transformer"),
-    "global-mean": dict(kind="tabular", description="mean training target for every video"),
-    "song-mean": dict(kind="tabular", description="mean training target of the video's song, else the global mean"),
-    "creator-mean": dict(kind="tabular", description="mean training target of the video's creator, else the global mean"),
-    "meta-linear": dict(kind="tabular", description="ridge regression on pre-publication metadata"),
+    "global-mean": dict(kind="tabular", inputs=[], description="mean training target for every video"),
+    "song-mean": dict(kind="tabular", inputs=["song"], description="mean training target of the video's song, else the global mean"),
+    "creator-mean": dict(kind="tabular", inputs=["creator"],
+                         description="mean training target of the video's creator, else the global mean"),
+    "meta-linear": dict(kind="tabular", inputs=["meta"], description="ridge regression on pre-publication metadata"),
     "gat-only": dict(kind="neural", description="frozen GAT embedding + FC (the reference design's GAT baseline)"),
     "audio-mlp": dict(kind="neural", description="MFCC only, Audio-MLP"),
     "vision-only": dict(kind="neural", description="ViT over the sampled frames (ViViT-style)"),
@@ -139,10 +141,8 @@ def plan_models(names: list[str], avail: Available, mods: list[str], fusion: str
             spec.overrides = {"model": "coattention", "fusion": fusion}
             spec.description += f" ({fusion})"
             spec.skip = None if mods else "no usable modality"
-        elif name in ("global-mean", "song-mean", "creator-mean"):
-            spec.modalities = {"song-mean": ["song"], "creator-mean": ["creator"]}.get(name, [])
-        elif name == "meta-linear":
-            spec.modalities = ["meta"]
+        elif info["kind"] == "tabular":
+            spec.modalities = list(info["inputs"])
         elif name in UNIMODAL:
             m = UNIMODAL[name]
             spec.modalities = [m]

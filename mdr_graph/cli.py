@@ -8,12 +8,16 @@ their subcommand runs, so ``mdr-graph --help`` is instant and does not import to
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 import warnings
+from pathlib import Path
 
 from mdr_graph import __version__
 from mdr_graph.errors import UserError
+from mdr_graph.outdir import Output
 
 # name -> (module, one-line help). The order is the order of the pipeline.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -30,6 +34,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("mdr_graph.compare.cli", "train baselines and ablations on the same splits and write a report"),
     "demo": ("mdr_graph.demo", "run the whole pipeline end to end on a synthetic corpus or your own scrape"),
 }
+
+
+# What each writing command writes, so that one lock and one "not our directory" rule cover
+# them all (mdr_graph/outdir.py). Declared here, not in the command modules, so that taking
+# the lock imports none of their dependencies.
+OUTPUTS: dict[str, Output] = {
+    "synth": Output(signature=("truth.csv", "metadata.json")),
+    "build-graph": Output(signature=("summary.json", "videos.parquet")),
+    "pretrain": Output(signature=("gat.pt", "checkpoint.pt")),
+    "embed": Output(kind="file"),
+    "extract": Output(signature=("index.parquet", "shards"), shard_arg="shard"),
+    "pretrain-visual": Output(signature=("convlstm.pt",)),
+    "train": Output(signature=("splits.json", "model.pt")),
+    "compare": Output(signature=("compare.json",)),
+    "demo": Output(signature=("demo-inputs.json",)),
+}
+# File-system failures that are the user's to fix (a read-only or full disk), not bugs.
+_FS_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT}
 
 
 def _root_parser() -> argparse.ArgumentParser:
@@ -52,7 +74,30 @@ def build_command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     parser = argparse.ArgumentParser(prog=f"mdr-graph {name}", description=(module.__doc__ or help_text).strip(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     module.add_arguments(parser)
+    out = OUTPUTS.get(name)
+    if out is not None and out.kind == "dir" and "--force" not in parser._option_string_actions:
+        parser.add_argument("--force", action="store_true",
+                            help="write into a non-empty directory that an earlier run of this command did not write")
     return parser, module
+
+
+def _lock_output(name: str, args: argparse.Namespace):
+    """Take the output lock of a writing command (see mdr_graph/outdir.py); None when there is none."""
+    from mdr_graph import outdir
+
+    out = OUTPUTS.get(name)
+    target = getattr(args, out.arg, None) if out else None
+    if not target:
+        return None
+    world, rank = os.environ.get("WORLD_SIZE", "1"), os.environ.get("RANK", "0")
+    shard = getattr(args, out.shard_arg, None) if out.shard_arg else None
+    if out.shard_arg and not shard and world not in ("", "1"):
+        shard = f"{rank}/{world}"  # extract under torchrun: each rank writes its own shard
+    elif not out.shard_arg and rank not in ("", "0"):
+        return None  # under torchrun only rank 0 writes
+    if out.kind == "dir":
+        outdir.check_owned(Path(target), name, out.signature, getattr(args, "force", False))
+    return outdir.acquire(target, name, out.kind, shard)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,15 +113,29 @@ def main(argv: list[str] | None = None) -> int:
         root.error(f"unknown command {name!r}; choose from: {', '.join(COMMANDS)}")
     parser, module = build_command_parser(name)
     args = parser.parse_args(rest)
+    from mdr_graph.outdir import release
+
+    held, failed = None, True
     try:
-        return int(module.main(args) or 0)
+        held = _lock_output(name, args)
+        rc = int(module.main(args) or 0)
+        failed = rc != 0
+        return rc
     except UserError as e:
         print(f"mdr-graph {name}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in _FS_ERRNOS:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"mdr-graph {name}: error: {where}{e.strerror or e} (nothing half-written was kept)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"mdr-graph {name}: interrupted; re-run with the same arguments (and --resume where offered) to continue",
               file=sys.stderr)
         return 130
+    finally:
+        release(held, failed)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
 ``GRAPHDIR``; a new ``GRAPHDIR`` is then renamed into place in one step, and an existing
 one has its files replaced one by one with ``summary.json`` last, removed first, so a
 directory with a ``summary.json`` is always a complete build. A failure (bad input,
-Ctrl-C, a full disk) leaves the previous ``GRAPHDIR`` as it was.
+Ctrl-C, a full disk, a build that accepts no video) leaves the previous ``GRAPHDIR`` as
+it was.
 """
 
 from __future__ import annotations
@@ -133,16 +134,34 @@ def summarize(ing: Ingested, songs: pd.DataFrame, cfg: BuildGraphConfig, elapsed
         "create_time_range": [ct.min().isoformat(), ct.max().isoformat()] if len(videos) else None,
         "scrape_time_sources": ing.scrape_time_sources,
         "scrape_time_fallback": ing.scrape_time_fallback,
+        "scrape_time_fallback_reason": ing.scrape_time_fallback_reason,
         "media_files": ing.media_files,
         "unreadable_values": ing.unreadable_values,
         "reject_reasons": REJECT_REASONS,
         "inputs": [str(p) for p in cfg.inputs],
         "media_root": str(Path(cfg.media_root).resolve()) if cfg.media_root else None,
+        # Where media paths were checked to lie (extract checks them again: files change).
+        "media_roots": media_roots(cfg.media_root, [f["path"] for f in ing.files]),
         "scrape_time_option": cfg.scrape_time,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "elapsed_s": round(elapsed_s, 3),
         "mdr_graph_version": __version__,
     }
+
+
+def media_roots(media_root: str | None, input_files: list[str]) -> list[str]:
+    """The directories a build accepted media paths under: --media-root, else each input's directory."""
+    if media_root:
+        return [os.path.realpath(media_root)]
+    return sorted({os.path.dirname(os.path.realpath(p)) for p in input_files})
+
+
+def _nothing_accepted(ing: Ingested, out: Path) -> UserError:
+    reasons = ", ".join(f"{code} {n:,}" for code, n in ing.rejects.by_reason.most_common())
+    hints = "; ".join(f"{Path(f['path']).name}: {f['hint']}" for f in ing.files if f.get("hint"))
+    kept = f"{out} was left as it was" if (out / SUMMARY_FILE).exists() else f"{out} was not written"
+    return UserError(f"no video was accepted from {ing.input_records:,} record(s) ({reasons or 'no records'})"
+                     + (f"; {hints}" if hints else "") + f"; {kept}")
 
 
 def build_graph(inputs: list[str | os.PathLike] | str | os.PathLike, out: str | os.PathLike, fmt: str = "auto",
@@ -175,10 +194,13 @@ def build_graph(inputs: list[str | os.PathLike] | str | os.PathLike, out: str | 
                            scrape_time=str(scrape_time) if scrape_time is not None else None, export=list(export))
     staging = _staging_dir(out)
     try:
-        with open(staging / REJECTS_FILE, "w", encoding="utf-8") as rej:
+        # backslashreplace: a reject's raw text may hold an unpaired surrogate, which UTF-8 cannot encode
+        with open(staging / REJECTS_FILE, "w", encoding="utf-8", errors="backslashreplace") as rej:
             ing = ingest_files(inputs, fmt=fmt, columns=columns, media_root=media_root, scrape_time=scrape_time,
                                rejects=Rejects(keep=False, stream=rej), show_progress=show_progress, echo=echo,
                                exclude=[out])
+        if len(ing.videos) == 0:  # a graph of nothing must not replace a good one
+            raise _nothing_accepted(ing, out)
         videos = ing.videos
         songs = songs_table(videos)
         write_table(staging / "videos.parquet", videos, VIDEO_COLUMNS)

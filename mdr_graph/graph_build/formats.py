@@ -37,6 +37,7 @@ import hashlib
 import io
 import itertools
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -423,6 +424,9 @@ def _guard_json(path: Path, values: Iterable[Any]) -> Iterator[Any]:
         yield from values
     except JsonSyntaxError as e:
         raise UserError(f"{path}: not valid JSON: {e}") from None
+    except RecursionError:
+        raise UserError(f"{path}: a value is nested too deeply to read (more than ~{sys.getrecursionlimit()} "
+                        "levels); no scraper writes that, so the file is damaged or not a scrape") from None
     except OSError as e:
         raise UserError(f"{path}: cannot read it ({e.strerror or e})") from None
 

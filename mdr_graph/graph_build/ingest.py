@@ -31,12 +31,14 @@ import numpy as np
 import pandas as pd
 
 from mdr_graph.errors import UserError
+from mdr_graph.graph_build.format_hint import format_hint
 from mdr_graph.graph_build.formats import (FORMATS, MalformedRow, NotARecord, NotAVideo, check_column_map,
                                            expand_inputs, read_records)
 from mdr_graph.graph_build.jsonstream import BadLine
 from mdr_graph.graph_build.media_paths import PathEscapesRoot, media_root_for
-from mdr_graph.graph_build.parse import (parse_bool, parse_count, parse_duration, parse_hashtags, parse_id,
-                                         parse_text, parse_timestamp)
+from mdr_graph.graph_build.parse import (CountOutOfRange, bad_chars, checked_count, parse_bool,
+                                         parse_count, parse_duration, parse_hashtags, parse_id, parse_text,
+                                         parse_timestamp)
 from mdr_graph.graph_build.schema import VIDEO_COLUMNS
 
 # Stable reject codes (they appear in rejects.jsonl and summary.json) and what they mean.
@@ -51,6 +53,7 @@ REJECT_REASONS: dict[str, str] = {
     "duplicate_exact": "a later copy of an accepted video, identical to the kept copy",
     "duplicate_conflicting": "a later copy of an accepted video whose fields differ from the kept copy",
     "path_escapes_root": "the media path in the record resolves outside the media root",
+    "bad_text": "an id or the media path holds a NUL or an unpaired surrogate (free text is cleaned instead)",
     "not_a_record": "an entry of the record list is not a JSON object",
     "not_a_video": "a record that describes something else (a yt-dlp playlist or channel)",
     "bad_json": "a JSON-lines line that is not valid JSON",
@@ -107,6 +110,7 @@ class Ingested:
     scrape_time_fallback: str | None        # the latest create_time used as scrape time, if any
     unreadable_values: dict[str, int]       # optional field -> values that could not be read (set null)
     media_files: dict[str, int] = field(default_factory=dict)   # found / missing
+    scrape_time_fallback_reason: str | None = None               # why that scrape time, in words
 
     @property
     def formats(self) -> list[str]:
@@ -135,21 +139,31 @@ class _Table:
 
 def _count(raw: dict, name: str) -> int | None:
     v = raw[name]
-    if type(v) is int or v is None:
+    if v is None:
         return v
     try:
-        return parse_count(v)
+        return checked_count(v, v) if type(v) is int else parse_count(v)
     except ValueError as e:
         raise _Reject("bad_count", f"{name}: {e}") from None
 
 
 def _optional(raw: dict, name: str, parser: Callable[[Any], Any], unreadable: Counter) -> Any:
-    """An optional field: unreadable values become null (counted), never a reject."""
+    """An optional field: unreadable values become null (counted), never a reject; a count
+    too large to store is a ``bad_count`` like an engagement count (it would not fit int64)."""
     try:
         return parser(raw[name])
+    except CountOutOfRange as e:
+        raise _Reject("bad_count", f"{name}: {e}") from None
     except ValueError:
         unreadable[name] += 1
         return None
+
+
+def _checked_id(name: str, v: str) -> str:
+    why = bad_chars(v)
+    if why:
+        raise _Reject("bad_text", f"{name} holds {why}")
+    return v
 
 
 def _interned(v: Any, cache: dict) -> Any:
@@ -164,21 +178,19 @@ def _typed(raw: dict, cache: dict, unreadable: Counter, require_counts: bool) ->
     vid = parse_id(raw["video_id"])
     if vid is None:
         raise _Reject("missing_video_id", "no video id")
+    vid = _checked_id("video_id", vid)
     sid = parse_id(raw["song_id"])
     if sid is None:
         raise _Reject("missing_song_id", "no song id" + (" (and no track name to derive one)"
                                                          if raw["song_title"] is None else ""))
+    sid = _checked_id("song_id", sid)
     plays, likes, shares = _count(raw, "plays"), _count(raw, "likes"), _count(raw, "shares")
     comments, saves = _count(raw, "comments"), _count(raw, "saves")
     if require_counts and (plays is None or shares is None or comments is None):
         missing = [n for n, c in (("plays", plays), ("shares", shares), ("comments", comments)) if c is None]
         raise _Reject("missing_counts", f"no {', '.join(missing)}")
-    uses = raw["song_uses"]
-    if type(uses) is not int:
-        uses = _optional(raw, "song_uses", parse_count, unreadable)
-    followers = raw["author_followers"]
-    if type(followers) is not int:
-        followers = _optional(raw, "author_followers", parse_count, unreadable)
+    uses = _optional(raw, "song_uses", parse_count, unreadable)
+    followers = _optional(raw, "author_followers", parse_count, unreadable)
     checked = (("plays", plays), ("likes", likes), ("shares", shares), ("comments", comments), ("saves", saves),
                ("song_uses", uses), ("author_followers", followers))
     if any(c is not None and c < 0 for _, c in checked):
@@ -201,6 +213,11 @@ def _typed(raw: dict, cache: dict, unreadable: Counter, require_counts: bool) ->
     if orig is not True and orig is not False:
         orig = _optional(raw, "song_original", parse_bool, unreadable)
     aid = parse_id(raw["author_id"])
+    if aid is not None:
+        aid = _checked_id("author_id", aid)
+    path = raw["video_path"]
+    if isinstance(path, str):
+        _checked_id("video_path", path)
     tags = raw["hashtags"]
     try:
         tags = parse_hashtags(tags)
@@ -216,7 +233,7 @@ def _typed(raw: dict, cache: dict, unreadable: Counter, require_counts: bool) ->
         "song_author": _interned(parse_text(raw["song_author"]), cache),
         "song_original": orig, "song_uses": uses,
         "author_id": _interned(aid, cache), "author_followers": followers,
-        "caption": v if type(v) is str else parse_text(v), "hashtags": tags, "duration_s": dur,
+        "caption": parse_text(v), "hashtags": tags, "duration_s": dur,
         "create_time": ct, "scrape_time": st,
         "plays": plays, "likes": likes, "shares": shares, "comments": comments, "saves": saves,
     }
@@ -264,6 +281,7 @@ def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns
     st_sources: Counter[str] = Counter()
     file_reports: list[dict] = []
     n_input = 0
+    future_dated = 0
     shared_resolver = None
     total_bytes = sum(p.stat().st_size for p in files)
     bar = progress(total=total_bytes, unit="B", unit_scale=True, desc="ingest",
@@ -279,6 +297,11 @@ def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns
                 resolver = shared_resolver = media_root_for(path, media_root)
             n_file = 0
             rejected_before = rejects.total
+            reasons_before = Counter(rejects.by_reason)
+            # A record cannot be created after the file holding it was written: with no scrape
+            # time to check against, that bound keeps one future-dated record from becoming
+            # everyone's scrape time (the fallback below). A day of slack for clock skew.
+            written_ns = path.stat().st_mtime_ns + _NS_PER_DAY
             for position, line, raw in src:
                 n_file += 1
                 if type(raw) is not dict:
@@ -297,6 +320,10 @@ def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns
                     if st is not None and rec["create_time"] > st:
                         raise _Reject("created_after_scrape", f"created {_ns_text(rec['create_time'])}, "
                                                               f"scraped {_ns_text(st)}")
+                    if st is None and rec["create_time"] > written_ns:
+                        future_dated += 1
+                        raise _Reject("created_after_scrape", f"created {_ns_text(rec['create_time'])}, after "
+                                      f"its input file was last written ({_ns_text(written_ns - _NS_PER_DAY)})")
                     try:
                         rec["video_path"] = resolver.resolve(vid, raw["video_path"])
                     except PathEscapesRoot as e:
@@ -322,24 +349,74 @@ def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns
                     add(rec[c])
                 st_sources[st_kind] += 1
             n_input += n_file
-            file_reports.append({"path": source, "format": src.format, "detected": src.detected,
-                                 "records": n_file, "rejected": rejects.total - rejected_before,
-                                 "videos": n_file - (rejects.total - rejected_before)})
+            report = {"path": source, "format": src.format, "detected": src.detected,
+                      "records": n_file, "rejected": rejects.total - rejected_before,
+                      "videos": n_file - (rejects.total - rejected_before)}
+            hint = format_hint(path, src.format, n_file, rejects.by_reason - reasons_before, columns)
+            if hint:
+                report["hint"] = hint
+                if echo:
+                    with bar.external_write_mode(file=sys.stderr):
+                        echo(f"{source}: {hint}")
+            file_reports.append(report)
     finally:
         bar.close()
     if echo and len(files) > _ECHO_FILES:
         kinds = Counter(f"{f['format']} ({f['detected']})" for f in file_reports)
         for kind, n in kinds.most_common():
             echo(f"{n:,} files: {kind}")
-    fallback = None
+    fallback = fallback_why = None
+    far = _drop_far_future(table, files, file_reports, rejects) if st_sources.get("latest_create_time") else 0
+    st_sources["latest_create_time"] -= far
+    if not st_sources["latest_create_time"]:
+        del st_sources["latest_create_time"]
+    future_dated += far
     if st_sources.get("latest_create_time"):
-        fallback = max(cols["create_time"])
+        fallback = max(c for c, s in zip(cols["create_time"], cols["scrape_time"]) if s is None)
+        fallback_why = (f"no scrape time in the input for {st_sources['latest_create_time']:,} videos, so the "
+                        "latest create time among them was used"
+                        + (f"; {future_dated:,} record(s) created after their input file was last written, or far "
+                           "after the other videos, were rejected (created_after_scrape), so they could not move it"
+                           if future_dated else ""))
     videos = _frame(cols, fallback)
     found = int(videos["video_path"].notna().sum())
     return Ingested(videos=videos, rejects=rejects, input_records=n_input, files=file_reports,
                     scrape_time_sources=dict(st_sources), unreadable_values=dict(unreadable),
                     scrape_time_fallback=_ns_text(fallback) if fallback is not None else None,
+                    scrape_time_fallback_reason=fallback_why,
                     media_files={"found": found, "missing": len(videos) - found})
+
+
+def _drop_far_future(table: _Table, files: list[Path], reports: list[dict], rejects: Rejects) -> int:
+    """Reject records without a scrape time created far after the others; return how many.
+
+    Their scrape time falls back to the latest create time, so one record dated years ahead
+    would shift every video's age. "Far" is Tukey's outer fence on those create times
+    (q75 + 3 IQR, at least a day), which the newest of a real scrape's videos stays under.
+    """
+    cols = table.cols
+    idx = [i for i, s in enumerate(cols["scrape_time"]) if s is None]
+    ct = np.asarray([cols["create_time"][i] for i in idx], dtype=np.float64)
+    q25, q75 = np.percentile(ct, [25, 75])
+    fence = q75 + max(3 * (q75 - q25), float(_NS_PER_DAY))
+    far = [i for i, c in zip(idx, ct) if c > fence]
+    if not far:
+        return 0
+    for i in far:
+        src = table.row_source[i]
+        rejects.add(str(files[src]), table.row_position[i], None, cols["video_id"][i], "created_after_scrape",
+                    f"created {_ns_text(cols['create_time'][i])}, far after the other videos without a scrape time "
+                    f"(after {_ns_text(int(fence))}), so it cannot tell when the scrape was taken")
+        reports[src]["rejected"] += 1
+        reports[src]["videos"] -= 1
+    drop = set(far)
+    keep = [i for i in range(len(table)) if i not in drop]
+    for c in cols:
+        cols[c][:] = [cols[c][i] for i in keep]
+    table.row_source = array("i", (table.row_source[i] for i in keep))
+    table.row_position = array("q", (table.row_position[i] for i in keep))
+    table.first_seen = {cols["video_id"][r]: r for r in range(len(keep))}
+    return len(far)
 
 
 def _marker_reason(item: Any) -> tuple[str, str]:

@@ -167,7 +167,7 @@ def _looks_like_jsonl(path: str | os.PathLike) -> bool:
         return False
     try:
         return isinstance(json.loads(first.decode("utf-8-sig")), dict)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 
@@ -190,6 +190,8 @@ def _iter_jsonl(path: str | os.PathLike, on_bytes: Callable[[int], None] | None,
                 yield BadLine(lineno, f"not UTF-8 text ({e.reason})")
             except ValueError as e:
                 yield BadLine(lineno, str(e))
+            except RecursionError:
+                yield BadLine(lineno, "nested too deeply to read")
         if on_bytes and pending:
             on_bytes(pending)
 

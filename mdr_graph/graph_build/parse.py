@@ -35,6 +35,44 @@ _FALSE = frozenset({"false", "f", "no", "n", "0"})
 
 _TAG_RE = re.compile(r"[^\s,#\[\]'\"]+")
 
+# Counts are stored as int64: anything larger is a scraper bug (1e30 plays), not a count.
+MAX_COUNT = 2**63 - 1
+
+
+class CountOutOfRange(ValueError):
+    """A count too large for int64; a record with one is rejected as ``bad_count``."""
+
+
+def checked_count(n: int, value: object) -> int:
+    if -MAX_COUNT <= n <= MAX_COUNT:
+        return n
+    raise CountOutOfRange(f"{value!r} is too large to be a count")
+
+
+def bad_chars(s: str) -> str | None:
+    """Why ``s`` cannot be stored as it is (a NUL, or an unpaired UTF-16 surrogate such as
+    "\\ud83d" from a JSON escape, which UTF-8 cannot encode), else ``None``."""
+    if "\0" in s:
+        return "a NUL character"
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:
+            return "an unpaired surrogate (invalid Unicode)"
+    return None
+
+
+def clean_text(s: str) -> str:
+    """Free text made storable: NULs dropped, unpaired surrogates replaced by U+FFFD."""
+    if s.isascii() and "\0" not in s:
+        return s
+    s = s.replace("\0", "")
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in s)
+
 
 def is_null_text(s: str) -> bool:
     return s.strip().lower() in _NULL_TEXT
@@ -49,7 +87,7 @@ def parse_count(value: object) -> int | None:
     """
     t = type(value)
     if t is int:
-        return value  # type: ignore[return-value]
+        return checked_count(value, value)  # type: ignore[arg-type]
     if value is None:
         return None
     if t is bool:
@@ -59,12 +97,12 @@ def parse_count(value: object) -> int | None:
             return None
         if math.isinf(value) or value != int(value):  # type: ignore[arg-type]
             raise ValueError(f"{value!r} is not a whole count")
-        return int(value)  # type: ignore[arg-type]
+        return checked_count(int(value), value)  # type: ignore[arg-type]
     if t is not str:
         raise ValueError(f"a {t.__name__} is not a count")
     s = value.strip()  # type: ignore[union-attr]
     if s.isdigit():
-        return int(s)
+        return checked_count(int(s), value)
     if s.lower() in _NULL_TEXT:
         return None
     m = _COUNT_RE.match(s)
@@ -77,10 +115,12 @@ def parse_count(value: object) -> int | None:
     else:
         num = num.replace(",", "")
     x = float(num) * _MULTIPLIER[suffix]
+    if math.isinf(x):
+        raise CountOutOfRange(f"{value!r} is too large to be a count")
     if not suffix and x != int(x):
         raise ValueError(f"{value!r} is not a whole count")
     n = int(round(x))
-    return -n if sign == "-" else n
+    return checked_count(-n if sign == "-" else n, value)
 
 
 def _check_range(ns: int, value: object) -> int:
@@ -253,7 +293,7 @@ def parse_hashtags(value: object) -> list[str] | None:
                 parsed = json.loads(s)
                 if isinstance(parsed, list):
                     names = [_tag_name(x) for x in parsed]
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass  # e.g. Python repr "['a', 'b']": the tokenizer below reads it
         if names is None:
             names = _TAG_RE.findall(s)
@@ -261,6 +301,7 @@ def parse_hashtags(value: object) -> list[str] | None:
         raise ValueError(f"a {type(value).__name__} is not a hashtag list")
     out: list[str] = []
     for n in names:
+        n = clean_text(n) if n else n
         if n:
             if n[0] == "#" or n[0].isspace() or n[-1].isspace():
                 n = n.strip().lstrip("#").strip()
@@ -286,9 +327,11 @@ def parse_id(value: object) -> str | None:
 
 
 def parse_text(value: object) -> str | None:
-    """Free text (captions, titles): kept as written; numbers become text."""
-    if type(value) is str or value is None:
-        return value  # type: ignore[return-value]
+    """Free text (captions, titles): kept as written (see :func:`clean_text`); numbers become text."""
+    if type(value) is str:
+        return clean_text(value)  # type: ignore[arg-type]
+    if value is None:
+        return None
     if type(value) is float and math.isnan(value):  # type: ignore[arg-type]
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -180,11 +180,11 @@ def test_cli_csv_with_columns_media_root_and_export(tmp_path, capsys):
     assert s["format"] == "csv" and s["media_files"] == {"found": 1, "missing": 1} and (out / "graph.gexf").exists()
 
 
-def test_cli_all_rejected_exits_1(tmp_path, write_json, scraper_record, capsys):
+def test_cli_all_rejected_is_a_failure_that_writes_nothing(tmp_path, write_json, scraper_record, capsys):
     p = write_json([scraper_record("", )])
-    assert cli_main(["build-graph", str(p), "--out", str(tmp_path / "g")]) == 1
-    assert "no video was accepted" in capsys.readouterr().err
-    assert json.loads((tmp_path / "g" / "summary.json").read_text())["rejected"] == 1
+    assert cli_main(["build-graph", str(p), "--out", str(tmp_path / "g")]) == 2
+    assert "no video was accepted from 1 record(s) (missing_video_id 1)" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()
 
 
 @pytest.mark.needs_shared

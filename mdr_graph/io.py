@@ -79,8 +79,29 @@ def torch_save(path: str | os.PathLike, obj: Any) -> None:
         torch.save(obj, tmp)
 
 
-def torch_load(path: str | os.PathLike, map_location: str = "cpu") -> Any:
-    """Load a checkpoint as data only (``weights_only=True``)."""
+def torch_load(path: str | os.PathLike, map_location: str = "cpu", mmap: bool = False) -> Any:
+    """Load a checkpoint as data only (``weights_only=True``); every toolkit file is loaded here.
+
+    A file that is not one (truncated, damaged, or a pickle holding objects other than
+    tensors and plain data) raises :class:`UserError` in one line that says so. Torch's own
+    message is not passed on: it advises ``weights_only=False``, which would run the
+    file's code, and a toolkit file never needs it.
+    """
+    import pickle
+
     import torch
 
-    return torch.load(path, map_location=map_location, weights_only=True)
+    from mdr_graph.errors import UserError
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except FileNotFoundError:
+        raise UserError(f"{path} not found") from None
+    except pickle.UnpicklingError:
+        raise UserError(f"{path} is not a toolkit checkpoint: it holds objects other than tensors and plain data "
+                        "(toolkit files never do), so it was not loaded") from None
+    except (PermissionError, IsADirectoryError):
+        raise
+    except Exception as e:  # torch reports a damaged zip/pickle as RuntimeError, EOFError, ValueError...
+        raise UserError(f"{path} is not a toolkit checkpoint: it is truncated or damaged "
+                        f"({type(e).__name__}); re-create it (e.g. re-run the command that wrote it)") from None

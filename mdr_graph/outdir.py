@@ -69,6 +69,11 @@ def _our_locks(d: Path) -> list[Path]:
     return [p for p in d.iterdir() if p.name.startswith(LOCK_NAME[:-5]) and p.name.endswith(".lock")]
 
 
+def is_empty(d: Path) -> bool:
+    """No entries but lock files (the lock is taken before the command looks at its directory)."""
+    return not d.is_dir() or all(p in _our_locks(d) for p in d.iterdir())
+
+
 def check_owned(d: Path, command: str, signature: tuple[str, ...], force: bool) -> None:
     """Refuse a non-empty directory that another command, or a user, filled (unless ``force``)."""
     if d.exists() and not d.is_dir():

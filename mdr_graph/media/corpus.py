@@ -70,17 +70,39 @@ def _inside(real: str, root: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def resolve_video_path(raw: Any, graph_dir: str | Path, media_root: str | None = None) -> tuple[str | None, str | None]:
+def graph_media_roots(graph_dir: str | Path) -> list[str]:
+    """The directories the graph's build accepted media paths under (``summary.json``), or []
+    for a graph built before they were recorded."""
+    path = Path(graph_dir) / "summary.json"
+    try:
+        import json
+
+        s = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    roots = s.get("media_roots") or ([s["media_root"]] if s.get("media_root") else [])
+    return [os.path.realpath(r) for r in roots if isinstance(r, str)]
+
+
+def resolve_video_path(raw: Any, graph_dir: str | Path, media_root: str | None = None,
+                       graph_roots: list[str] | None = None) -> tuple[str | None, str | None]:
     """(real path, None) or (None, reason). Relative paths resolve against the media root (or the
-    graph directory) and may not leave it; with a media root, no path may leave it."""
+    graph directory) and may not leave it; with a media root, no path may leave it; without
+    one, no path may leave the roots the graph was built with (``graph_roots``): a file
+    swapped for a symlink after the build is caught here, when it is read."""
     if raw is None or (isinstance(raw, float) and np.isnan(raw)) or pd.isna(raw) or not str(raw).strip():
         return None, "no media file: video_path is empty in videos.parquet"
     raw = str(raw).strip()
+    if "\0" in raw:
+        return None, f"video_path {raw!r} holds a NUL character; refusing to read it"
     base = os.path.realpath(media_root) if media_root else os.path.realpath(graph_dir)
     candidate = raw if os.path.isabs(raw) else os.path.join(base, raw)
     real = os.path.realpath(candidate)
     if (media_root or not os.path.isabs(raw)) and not _inside(real, base):
         return None, f"video_path {raw!r} resolves to {real}, outside {base}; refusing to read it"
+    if not media_root and graph_roots and not any(_inside(real, r) for r in graph_roots):
+        return None, (f"video_path {raw!r} resolves to {real}, outside the media root the graph was built with "
+                      f"({', '.join(graph_roots)}); refusing to read it")
     if not os.path.isfile(real):
         return None, f"file not found: {real}"
     return real, None

@@ -30,8 +30,8 @@ from mdr_graph.config import from_dict, load_toml, save_toml
 from mdr_graph.errors import UserError
 from mdr_graph.io import write_json, write_parquet, write_text
 from mdr_graph.media import store
-from mdr_graph.media.corpus import (load_videos, parse_shard, resolve_video_path, shard_from_env,  # noqa: F401
-                                    stable_shard)
+from mdr_graph.media.corpus import (graph_media_roots, load_videos, parse_shard,  # noqa: F401
+                                    resolve_video_path, shard_from_env, stable_shard)
 from mdr_graph.media.decode import FITS, POSITIONS, STRATEGIES, DecodeError, decode_video
 
 SECTION = "extract"
@@ -298,6 +298,19 @@ def _next_chunk(out: Path, tag: str) -> int:
     return max(ks) + 1 if ks else 0
 
 
+def _check_same_graph(out: Path, graph_dir: Path) -> None:
+    """A store is indexed by one graph's videos: re-indexing it for another would silently
+    drop the first graph's features (``train`` on it then finds none)."""
+    path = out / store.CONFIG_FILE
+    if not path.is_file():
+        return
+    old = load_toml(path).get("source", {}).get("graph")
+    new = str(graph_dir.resolve())
+    if old and os.path.realpath(old) != new:
+        raise UserError(f"{out} holds features of the graph {old}, not of {new}; extract {new} into a new --out "
+                        f"(or give --graph {old} to resume)")
+
+
 def _save_config(out: Path, cfg: ExtractConfig, graph_dir: Path) -> None:
     if not (out / store.CONFIG_FILE).is_file():
         save_toml(out / store.CONFIG_FILE, {SECTION: cfg, "source": {"graph": str(graph_dir.resolve())}})
@@ -330,6 +343,7 @@ def run_extract(graph_dir: str | Path, out_dir: str | Path, cfg: ExtractConfig, 
     videos = load_videos(graph_dir)
     out.mkdir(parents=True, exist_ok=True)
     _check_same_settings(out, cfg)
+    _check_same_graph(out, graph_dir)
     if cfg.whisper:  # fail now, with the reason, rather than in every worker
         from mdr_graph.media.whisper_features import load_whisper
 
@@ -362,8 +376,9 @@ def _run_locked(graph_dir: Path, out: Path, cfg: ExtractConfig, videos: pd.DataF
     todo = mine[~mine["video_id"].isin(done_ids)]
     skipped = len(mine) - len(todo)
     tasks = []
+    roots = graph_media_roots(graph_dir)
     for vid, raw, dur in zip(todo["video_id"], todo["video_path"], todo["duration_s"]):
-        path, why = resolve_video_path(raw, graph_dir, cfg.media_root)
+        path, why = resolve_video_path(raw, graph_dir, cfg.media_root, roots)
         tasks.append((vid, path, why, None if pd.isna(dur) else float(dur)))
     threads = cfg.decode_threads or (max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0)
 
@@ -464,6 +479,8 @@ def merge(out_dir: str | Path, graph_dir: str | Path | None = None, allow_partia
     if not (out / store.CONFIG_FILE).is_file():
         raise UserError(f"{out} is not a feature directory (no {store.CONFIG_FILE}); run `mdr-graph extract` first")
     parts = store.dedupe(store.read_parts(out))
+    if graph_dir:
+        _check_same_graph(out, Path(graph_dir))
     ids = _graph_ids(out, graph_dir)
     unfinished = _unfinished_shards(out)
     hint = f" (unfinished shards: {', '.join(unfinished)})" if unfinished else ""

@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 
 from mdr_graph.errors import UserError
-from mdr_graph.io import torch_save, write_parquet
+from mdr_graph.io import torch_load, torch_save, write_parquet
 
 FORMAT_VERSION = 1
 SHARD_DIR = "shards"
@@ -242,10 +242,9 @@ class FeatureStore:
                 self._cache.move_to_end(name)
                 return self._cache[name]
         path = self.featdir / name
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except FileNotFoundError:
-            raise UserError(f"feature shard {path} is missing; re-run `mdr-graph extract` on {self.featdir}") from None
+        if not path.exists():
+            raise UserError(f"feature shard {path} is missing; re-run `mdr-graph extract` on {self.featdir}")
+        data = torch_load(path, mmap=True)
         with self._lock:
             self._cache[name] = data
             while len(self._cache) > self.cache_shards:

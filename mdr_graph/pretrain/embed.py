@@ -64,10 +64,7 @@ def load_gat(path: str | Path) -> tuple[torch.nn.Module, dict]:
     from mdr_graph.pretrain.trainer import GAT_FORMAT, GAT_FORMAT_VERSION, unpack_ids
 
     path = _gat_file(path)
-    try:
-        p = torch_load(path)
-    except Exception as e:  # a truncated or foreign file
-        raise UserError(f"{path} is not a readable GAT checkpoint ({type(e).__name__}: {e})") from None
+    p = torch_load(path)  # a truncated or foreign file is a one-line UserError
     if not isinstance(p, dict) or p.get("format") != GAT_FORMAT:
         raise UserError(f"{path} is not a GAT checkpoint written by `mdr-graph pretrain`")
     if p.get("format_version") != GAT_FORMAT_VERSION:

@@ -28,6 +28,7 @@ import pandas as pd
 from mdr_graph.config import from_dict, load_toml, save_toml
 from mdr_graph.errors import UserError
 from mdr_graph.io import atomic_path, write_json
+from mdr_graph.outdir import is_empty
 from mdr_graph.synth import media, signal
 from mdr_graph.synth.workers import render_all
 from mdr_graph.synth.config import GENERATOR_VERSION, SynthConfig, validate
@@ -51,7 +52,7 @@ def _check_dir(out: Path, cfg: SynthConfig, force: bool) -> str:
     """``"new"``, ``"resume"`` (same corpus, partly written) or ``"overwrite"``; refuse otherwise."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a directory")
-    if not out.exists() or not any(out.iterdir()):
+    if not out.exists() or is_empty(out):
         return "new"
     cfg_path = out / CONFIG_FILE
     if cfg_path.exists():

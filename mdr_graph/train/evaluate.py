@@ -45,9 +45,14 @@ def evaluate_run(run: str | Path, split: str = "test") -> dict[str, dict]:
     from mdr_graph.train.inputs import prepare
     from mdr_graph.train.loop import load_trained, split_metrics, split_predictions
 
+    from mdr_graph.train.inputs import read_videos
+    from mdr_graph.train.runcheck import check_graph_matches, check_model_matches
+
     cfg, splits, norm = load_run(run)
+    model, ck = load_trained(Path(run) / "model.pt")
+    check_model_matches(ck, cfg, Path(run) / "model.pt")
+    check_graph_matches(splits, read_videos(cfg.graph), Path(run), cfg.graph)
     prep = prepare(cfg, splits=splits, normalizer=norm)
-    model, _ = load_trained(Path(run) / "model.pt")
     preds, _ = split_predictions(model, cfg, prep, torch.device("cpu"))
     per = split_metrics(preds)
     return per if split == "all" else {split: per[split]}

@@ -2,7 +2,8 @@
 
 ``fit(cfg, out_dir)``: split → normalise on train → Adam epochs with early stopping on
 validation Spearman → best checkpoint → predictions for every split → metrics.json,
-TensorBoard (scalars, contributions, scatter, hparams). Every epoch also writes
+TensorBoard (scalars, validation contributions, scatter, hparams). The test split is
+predicted once, at the end; per-epoch contributions are the validation split's. Every epoch also writes
 ``checkpoint.pt`` (model, optimizer, epoch, config, RNG state), so ``resume=True``
 continues an interrupted run and reproduces the uninterrupted one exactly.
 Under torchrun the model is wrapped in DistributedDataParallel; rank 0 alone writes.
@@ -28,6 +29,7 @@ from mdr_graph.runlog import progress, set_seed, tensorboard_writer
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.inputs import Prepared, prepare
 from mdr_graph.train.metrics import regression_metrics
+from mdr_graph.train.runcheck import check_resumable
 from mdr_graph.train.splits import SPLITS
 
 LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": lambda p, t: F.huber_loss(p, t, delta=0.1)}
@@ -174,8 +176,11 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
         raise UserError(f"--resume: no checkpoint at {ckpt_path}")
     if not resume and (out / "metrics.json").exists():
         raise UserError(f"{out} already holds a finished run; choose a new --out or pass --resume")
+    if cfg.epochs < 1:
+        raise UserError(f"epochs {cfg.epochs}: need at least 1")
     set_seed(cfg.seed)
     prep = prepare(cfg)
+    check_splits(prep, cfg)  # before training: an empty split would only fail after it
     model = build(cfg, prep.input_shapes).to(device)
     if not resume:  # input standardisation is fitted on the training split; resume restores it
         fit_input_stats(model, prep.datasets["train"], cfg, device)
@@ -184,8 +189,13 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
     state = {"epoch": 0, "best": -np.inf, "best_epoch": 0, "bad": 0, "history": []}
     if resume:
         ck = torch_load(ckpt_path)
-        model.load_state_dict(ck["model"])
-        optim.load_state_dict(ck["optimizer"])
+        check_resumable(ck, cfg, ckpt_path)
+        try:
+            model.load_state_dict(ck["model"])
+            optim.load_state_dict(ck["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise UserError(f"--resume: {ckpt_path} does not fit the model these settings build "
+                            f"({str(e).splitlines()[0][:160]}); train into a new --out") from None
         state = ck["state"]
         torch.set_rng_state(ck["rng"])
     train_model = model
@@ -229,8 +239,8 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
             n += len(target)
         if info.enabled:  # the epoch's training loss over all ranks
             total, n = (sum(x) for x in zip(*ddp.gather((total, n), info)))
-        val_pred, _, _ = predict(model, prep.datasets["val"], cfg, device, info)
-        _, test_contrib, test_present = predict(model, prep.datasets["test"], cfg, device, info)
+        # Contributions are logged from the validation split: the test split is touched once, at the end.
+        val_pred, val_contrib, val_present = predict(model, prep.datasets["val"], cfg, device, info)
         val_t = prep.datasets["val"].targets
         vm = regression_metrics(val_t, val_pred)
         vm["loss"] = float(loss_fn(torch.tensor(val_pred), torch.tensor(val_t, dtype=torch.float64)))
@@ -241,7 +251,7 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
             state.update(best=score, best_epoch=epoch + 1, bad=0)
         else:
             state["bad"] += 1
-        contrib = _contrib_means(test_contrib, test_present, cfg.modalities)
+        contrib = _contrib_means(val_contrib, val_present, cfg.modalities)
         state["history"].append({"epoch": epoch + 1, "train_loss": total / max(n, 1), "val_loss": vm["loss"],
                                  "val_spearman": vm["spearman"], "seconds": secs, "contributions": contrib})
         state["epoch"] = epoch + 1
@@ -270,6 +280,25 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
         writer.close()
     ddp.cleanup(info)
     return metrics
+
+
+def check_splits(prep: Prepared, cfg: TrainConfig) -> None:
+    """Every split must hold videos: validation selects the epoch, test is the result."""
+    sizes = {s: len(prep.splits[s]) for s in SPLITS}
+    empty = [s for s in SPLITS if not sizes[s]]
+    if not empty:
+        return
+    names = {"train": "training", "val": "validation", "test": "test"}
+    what = " and ".join(names[s] for s in empty)
+    n_songs = prep.videos["song_id"].nunique()
+    if cfg.split == "song":
+        fix = (f"--split song cuts only between songs and this graph has {n_songs} song(s); use --split random "
+               "(or time), or a graph with more songs")
+    else:
+        fix = "build the graph from more records"
+    raise UserError(f"the {what} split{'s' if len(empty) > 1 else ''} would be empty (train/val/test = "
+                    f"{sizes['train']}/{sizes['val']}/{sizes['test']} of {len(prep.videos)} videos, "
+                    f"--split {cfg.split}, fractions {list(cfg.split_fractions)}): {fix}")
 
 
 def fit_input_stats(model: torch.nn.Module, dataset, cfg: TrainConfig, device: torch.device) -> None:

@@ -36,8 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--song-author", action="append")
     p.add_argument("--caption", action="append")
     p.add_argument("--hashtags", action="append", help="comma-separated, per --video")
-    p.add_argument("--create-time", action="append", help="ISO time of posting, per --video (default now)")
-    p.add_argument("--author-followers", action="append", type=int)
+    p.add_argument("--create-time", action="append",
+                   help="time of posting, per --video: ISO 8601 or epoch seconds (default now)")
+    p.add_argument("--author-followers", action="append",
+                   help="per --video, written as build-graph reads counts (1234, 12.3K, 1.4M)")
     p.add_argument("--video-id", action="append", help="id for each --video (default: the file name)")
     p.add_argument("--out", help="write the scores as CSV here (default: print them)")
 
@@ -50,6 +52,8 @@ def videos_from_files(args: argparse.Namespace) -> pd.DataFrame:
     """Canonical rows for ``--video`` files described on the command line."""
     if not args.song_id or len(args.song_id) != len(args.video):
         raise UserError("give one --song-id per --video (a new song id is fine)")
+    from mdr_graph.cli_values import count_option, time_option
+
     rows = []
     for i, path in enumerate(args.video):
         if not Path(path).exists():
@@ -60,8 +64,9 @@ def videos_from_files(args: argparse.Namespace) -> pd.DataFrame:
             "song_id": args.song_id[i], "song_title": _nth(args.song_title, i), "song_author": _nth(args.song_author, i),
             "caption": _nth(args.caption, i, ""),
             "hashtags": [t.strip().lstrip("#") for t in tags.split(",") if t.strip()],
-            "create_time": pd.Timestamp(_nth(args.create_time, i) or pd.Timestamp.now(tz="UTC")),
-            "author_followers": _nth(args.author_followers, i),
+            "create_time": pd.Timestamp(time_option("--create-time", _nth(args.create_time, i))
+                                        or pd.Timestamp.now(tz="UTC").value, unit="ns", tz="UTC"),
+            "author_followers": count_option("--author-followers", _nth(args.author_followers, i)),
             "video_path": str(Path(path).resolve()),
         })
     return canonical(pd.DataFrame(rows))
@@ -132,8 +137,11 @@ def predict_new(run: str | Path, videos: pd.DataFrame) -> pd.DataFrame:
     from mdr_graph.train.inputs import build_dataset, network_embeddings
     from mdr_graph.train.loop import load_trained, predict
 
+    from mdr_graph.train.runcheck import check_model_matches
+
     cfg, _, norm = load_run(run)
     model, ck = load_trained(Path(run) / "model.pt")
+    check_model_matches(ck, cfg, Path(run) / "model.pt")
     needs_media = any(m in MEDIA_MODALITIES for m in cfg.modalities) or ("text" in cfg.modalities and cfg.features)
     media = extract_media(videos, cfg.features) if needs_media and cfg.features else {}
     emb = None

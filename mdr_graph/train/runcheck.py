@@ -1,0 +1,71 @@
+"""Checks that a run's files still belong together, each failing with one line that says what differs.
+
+A run directory is read back by ``train --resume``, ``evaluate`` and ``predict``; its
+checkpoint, ``model.pt``, settings, splits and graph must be the ones that made it.
+Without these checks a mismatch surfaces deep in torch as a ``load_state_dict``
+traceback, a tensor-shape error or a ``KeyError`` listing every video id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mdr_graph.errors import UserError
+from mdr_graph.train.config import TrainConfig
+
+# Settings that change how a run is executed, not what it computes: they may differ on resume.
+RUN_ONLY = frozenset({"epochs", "patience", "num_workers", "threads", "device"})
+
+
+def _norm(v):
+    if isinstance(v, (list, tuple)):
+        return [_norm(x) for x in v]
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return "" if v is None else v
+
+
+def settings_diff(saved: dict, now: TrainConfig, skip: frozenset[str] = RUN_ONLY) -> list[str]:
+    """``"name: saved -> now"`` for every setting (outside ``skip``) that differs."""
+    want = dataclasses.asdict(now)
+    return [f"{k}: {saved.get(k)!r} -> {want[k]!r}" for k in want
+            if k not in skip and _norm(saved.get(k)) != _norm(want[k])]
+
+
+def check_resumable(checkpoint: dict, cfg: TrainConfig, path: Path) -> None:
+    """``train --resume`` continues a run only with the settings it was started with."""
+    saved = checkpoint.get("args") if isinstance(checkpoint, dict) else None
+    if not isinstance(saved, dict) or not {"model", "optimizer", "state", "rng"} <= set(checkpoint):
+        raise UserError(f"{path} is not a checkpoint of `mdr-graph train`; start a new run with another --out")
+    diff = settings_diff(saved, cfg)
+    if diff:
+        raise UserError(f"--resume: {path.parent} was started with other settings ({'; '.join(diff[:4])}); "
+                        "resume with the same settings (drop the changed flags), or train into a new --out")
+
+
+def check_model_matches(checkpoint: dict, cfg: TrainConfig, model_path: Path) -> None:
+    """``model.pt`` must be the model of the run whose config.toml sits beside it."""
+    saved = checkpoint.get("train_config") if isinstance(checkpoint, dict) else None
+    if not isinstance(saved, dict):
+        raise UserError(f"{model_path} is not a model written by `mdr-graph train`")
+    diff = settings_diff(saved, cfg)
+    if diff:
+        raise UserError(f"{model_path} and the run in {model_path.parent} disagree ({'; '.join(diff[:4])}): "
+                        "the model file was replaced by another run's; retrain, or restore this run's model.pt")
+
+
+def check_graph_matches(splits: dict[str, np.ndarray], videos: pd.DataFrame, run: Path, graph: str) -> None:
+    """The run's saved splits must name videos of its graph: a rebuilt graph is a different one."""
+    from mdr_graph.compare.baselines import split_hash
+
+    have = set(videos["video_id"].astype(str))
+    missing = [str(v) for s in splits.values() for v in s if str(v) not in have]
+    if missing:
+        n = sum(len(s) for s in splits.values())
+        raise UserError(f"the graph {graph} changed since {run} was trained: {len(missing):,} of the run's {n:,} "
+                        f"videos are not in it (e.g. {missing[0]}; split fingerprint {split_hash(splits)}); "
+                        "evaluate against the graph the run was trained on, or retrain")

@@ -29,10 +29,11 @@ def _norm(v):
     return "" if v is None else v
 
 
-def settings_diff(saved: dict, now: TrainConfig, skip: frozenset[str] = RUN_ONLY) -> list[str]:
-    """``"name: saved -> now"`` for every setting (outside ``skip``) that differs."""
+def settings_diff(saved: dict, now: TrainConfig, fmt: str = "{k}: {a!r} -> {b!r}",
+                  skip: frozenset[str] = RUN_ONLY) -> list[str]:
+    """``fmt`` of (name, saved, now) for every setting (outside ``skip``) that differs."""
     want = dataclasses.asdict(now)
-    return [f"{k}: {saved.get(k)!r} -> {want[k]!r}" for k in want
+    return [fmt.format(k=k, a=saved.get(k), b=want[k]) for k in want
             if k not in skip and _norm(saved.get(k)) != _norm(want[k])]
 
 
@@ -52,7 +53,7 @@ def check_model_matches(checkpoint: dict, cfg: TrainConfig, model_path: Path) ->
     saved = checkpoint.get("train_config") if isinstance(checkpoint, dict) else None
     if not isinstance(saved, dict):
         raise UserError(f"{model_path} is not a model written by `mdr-graph train`")
-    diff = settings_diff(saved, cfg)
+    diff = settings_diff(saved, cfg, "{k}: {a!r} in model.pt, {b!r} in config.toml")
     if diff:
         raise UserError(f"{model_path} and the run in {model_path.parent} disagree ({'; '.join(diff[:4])}): "
                         "the model file was replaced by another run's; retrain, or restore this run's model.pt")

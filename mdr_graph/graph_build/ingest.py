@@ -36,7 +36,7 @@ from mdr_graph.graph_build.formats import (FORMATS, MalformedRow, NotARecord, No
                                            expand_inputs, read_records)
 from mdr_graph.graph_build.jsonstream import BadLine
 from mdr_graph.graph_build.media_paths import PathEscapesRoot, media_root_for
-from mdr_graph.graph_build.parse import (CountOutOfRange, bad_chars, checked_count, parse_bool,
+from mdr_graph.graph_build.parse import (MAX_COUNT, CountOutOfRange, bad_chars, parse_bool,
                                          parse_count, parse_duration, parse_hashtags, parse_id, parse_text,
                                          parse_timestamp)
 from mdr_graph.graph_build.schema import VIDEO_COLUMNS
@@ -139,10 +139,10 @@ class _Table:
 
 def _count(raw: dict, name: str) -> int | None:
     v = raw[name]
-    if v is None:
+    if v is None or (type(v) is int and -MAX_COUNT <= v <= MAX_COUNT):  # the common case: a JSON int
         return v
     try:
-        return checked_count(v, v) if type(v) is int else parse_count(v)
+        return parse_count(v)
     except ValueError as e:
         raise _Reject("bad_count", f"{name}: {e}") from None
 
@@ -189,8 +189,12 @@ def _typed(raw: dict, cache: dict, unreadable: Counter, require_counts: bool) ->
     if require_counts and (plays is None or shares is None or comments is None):
         missing = [n for n, c in (("plays", plays), ("shares", shares), ("comments", comments)) if c is None]
         raise _Reject("missing_counts", f"no {', '.join(missing)}")
-    uses = _optional(raw, "song_uses", parse_count, unreadable)
-    followers = _optional(raw, "author_followers", parse_count, unreadable)
+    uses = raw["song_uses"]
+    if type(uses) is not int or not -MAX_COUNT <= uses <= MAX_COUNT:
+        uses = _optional(raw, "song_uses", parse_count, unreadable)
+    followers = raw["author_followers"]
+    if type(followers) is not int or not -MAX_COUNT <= followers <= MAX_COUNT:
+        followers = _optional(raw, "author_followers", parse_count, unreadable)
     checked = (("plays", plays), ("likes", likes), ("shares", shares), ("comments", comments), ("saves", saves),
                ("song_uses", uses), ("author_followers", followers))
     if any(c is not None and c < 0 for _, c in checked):

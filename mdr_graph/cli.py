@@ -127,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         if e.errno not in _FS_ERRNOS:
             raise
+        # Outputs are renamed into place when complete (mdr_graph/io.py): nothing half-written remains.
         where = f"{e.filename}: " if e.filename else ""
-        print(f"mdr-graph {name}: error: {where}{e.strerror or e} (nothing half-written was kept)", file=sys.stderr)
+        print(f"mdr-graph {name}: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"mdr-graph {name}: interrupted; re-run with the same arguments (and --resume where offered) to continue",

@@ -10,7 +10,9 @@ The popularity target is ``log((plays + shares + comments + 1) / age_days)`` wit
 age from ``create_time`` to the record's scrape time, floored at one day. The scrape
 time is the record's own (yt-dlp ``epoch``, a CSV ``scrape_time`` column, a
 ``scrapeTime`` field), else ``--scrape-time``, else the latest ``create_time`` among the
-accepted records. The min-max normalisation is fitted later, on the training split.
+accepted records without one. So that a single future-dated record cannot move everyone's
+target, such records are rejected (``created_after_scrape``) when created after their input
+file was last written, or far after the others (:func:`_drop_far_future`). The min-max normalisation is fitted later, on the training split.
 
 Records are processed one at a time into column lists (no per-record pandas work), so
 ingest runs close to JSON-parsing speed and holds only the fields it keeps.
@@ -160,6 +162,8 @@ def _optional(raw: dict, name: str, parser: Callable[[Any], Any], unreadable: Co
 
 
 def _checked_id(name: str, v: str) -> str:
+    if v.isascii() and "\0" not in v:  # the common case, tested inline: ids are digits
+        return v
     why = bad_chars(v)
     if why:
         raise _Reject("bad_text", f"{name} holds {why}")

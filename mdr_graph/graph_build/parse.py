@@ -301,7 +301,8 @@ def parse_hashtags(value: object) -> list[str] | None:
         raise ValueError(f"a {type(value).__name__} is not a hashtag list")
     out: list[str] = []
     for n in names:
-        n = clean_text(n) if n else n
+        if n and (not n.isascii() or "\0" in n):  # inline test: tags are many and almost always clean
+            n = clean_text(n)
         if n:
             if n[0] == "#" or n[0].isspace() or n[-1].isspace():
                 n = n.strip().lstrip("#").strip()
@@ -329,7 +330,7 @@ def parse_id(value: object) -> str | None:
 def parse_text(value: object) -> str | None:
     """Free text (captions, titles): kept as written (see :func:`clean_text`); numbers become text."""
     if type(value) is str:
-        return clean_text(value)  # type: ignore[arg-type]
+        return value if value.isascii() and "\0" not in value else clean_text(value)  # type: ignore
     if value is None:
         return None
     if type(value) is float and math.isnan(value):  # type: ignore[arg-type]

@@ -78,9 +78,6 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
             setattr(cfg, k, str(Path(getattr(args, k)).resolve()))
     if not cfg.graph:
         raise UserError("--graph GRAPHDIR is required (or a --config with train.graph)")
-    for name in ("epochs", "patience", "batch_size"):
-        if getattr(cfg, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: need at least 1")
     cfg.modalities = parse_modalities(cfg.modalities)
     if cfg.finetune_gat and "network" not in cfg.modalities:
         raise UserError("--finetune-gat needs the 'network' modality")

@@ -3,9 +3,9 @@
 ``fit(cfg, out_dir)``: split → normalise on train → Adam epochs with early stopping on
 validation Spearman → best checkpoint → predictions for every split → metrics.json,
 TensorBoard (scalars, validation contributions, scatter, hparams). The test split is
-predicted once, at the end; per-epoch contributions are the validation split's. Every epoch also writes
-``checkpoint.pt`` (model, optimizer, epoch, config, RNG state), so ``resume=True``
-continues an interrupted run and reproduces the uninterrupted one exactly.
+predicted once, at the end; per-epoch contributions are the validation split's. Every
+epoch also writes ``checkpoint.pt`` (model, optimizer, epoch, config, RNG state), so
+``resume=True`` continues an interrupted run and reproduces the uninterrupted one exactly.
 Under torchrun the model is wrapped in DistributedDataParallel; rank 0 alone writes.
 """
 
@@ -29,7 +29,7 @@ from mdr_graph.runlog import progress, set_seed, tensorboard_writer
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.inputs import Prepared, prepare
 from mdr_graph.train.metrics import regression_metrics
-from mdr_graph.train.runcheck import check_resumable
+from mdr_graph.train.runcheck import check_resumable, check_settings
 from mdr_graph.train.splits import SPLITS
 
 LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": lambda p, t: F.huber_loss(p, t, delta=0.1)}
@@ -176,8 +176,7 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
         raise UserError(f"--resume: no checkpoint at {ckpt_path}")
     if not resume and (out / "metrics.json").exists():
         raise UserError(f"{out} already holds a finished run; choose a new --out or pass --resume")
-    if cfg.epochs < 1:
-        raise UserError(f"epochs {cfg.epochs}: need at least 1")
+    check_settings(cfg)
     set_seed(cfg.seed)
     prep = prepare(cfg)
     check_splits(prep, cfg)  # before training: an empty split would only fail after it

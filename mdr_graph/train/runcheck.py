@@ -37,6 +37,13 @@ def settings_diff(saved: dict, now: TrainConfig, fmt: str = "{k}: {a!r} -> {b!r}
             if k not in skip and _norm(saved.get(k)) != _norm(want[k])]
 
 
+def check_settings(cfg: TrainConfig) -> None:
+    """Settings that cannot train refused up front (``--epochs 0`` would only fail at the end)."""
+    for name in ("epochs", "patience", "batch_size"):
+        if getattr(cfg, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: need at least 1")
+
+
 def check_resumable(checkpoint: dict, cfg: TrainConfig, path: Path) -> None:
     """``train --resume`` continues a run only with the settings it was started with."""
     saved = checkpoint.get("args") if isinstance(checkpoint, dict) else None

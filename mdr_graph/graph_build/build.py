@@ -116,20 +116,22 @@ def summarize(ing: Ingested, songs: pd.DataFrame, cfg: BuildGraphConfig, elapsed
     deg = songs["degree"].to_numpy() if len(songs) else np.zeros(0, np.int64)
     formats = ing.formats
     ct = videos["create_time"]
+    without_song = int(videos["song_id"].isna().sum())
     return {
         "input_records": ing.input_records,
         "videos": len(videos),
         "songs": len(songs),
-        "edges": len(videos),
+        "edges": len(videos) - without_song,
+        "videos_without_song": without_song,
         "rejected": ing.rejects.total,
         "rejects_by_reason": dict(sorted(ing.rejects.by_reason.items())),
         "format": formats[0] if len(formats) == 1 else ("mixed" if formats else "none"),
         "files": ing.files,
         "song_degree": degree_stats(deg),
         "song_degree_histogram": log_histogram(deg),
-        "video_degree": degree_stats(np.ones(len(videos), np.int64)),
-        "components": int((deg > 0).sum()),
-        "largest_component": int(deg.max()) + 1 if len(deg) else 0,
+        "video_degree": degree_stats((videos["song_id"].notna()).to_numpy().astype(np.int64)),
+        "components": int((deg > 0).sum()) + without_song,
+        "largest_component": int(deg.max()) + 1 if len(deg) else int(without_song > 0),
         "create_time_range": [ct.min().isoformat(), ct.max().isoformat()] if len(videos) else None,
         "scrape_time_sources": ing.scrape_time_sources,
         "scrape_time_fallback": ing.scrape_time_fallback,

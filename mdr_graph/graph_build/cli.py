@@ -8,7 +8,7 @@ Writes to GRAPHDIR: videos.parquet (one row per accepted video), songs.parquet (
 per song, with its degree), graph.pt (the PyG HeteroData), rejects.jsonl (one line per
 rejected record: source, position, reason, detail), config.toml and summary.json.
 Every input record is either a video or a reject: videos + rejected == input_records.
-Reject reasons: missing_video_id, missing_song_id, missing_counts, bad_count,
+Reject reasons: missing_video_id, missing_counts, bad_count,
 negative_count, bad_timestamp, created_after_scrape, duplicate_exact (a later identical
 copy of a kept video), duplicate_conflicting (a later copy that differs),
 path_escapes_root, not_a_record, not_a_video, bad_json (a JSON-lines line),
@@ -75,6 +75,7 @@ def _print_summary(s: dict, out: str) -> None:
         f"  videos        {s['videos']:>12,}",
         f"  songs         {s['songs']:>12,}",
         f"  edges         {s['edges']:>12,}",
+        f"  no song       {s['videos_without_song']:>12,}",
         f"  rejected      {s['rejected']:>12,}" + (f"  (see {out}/rejects.jsonl)" if s["rejected"] else ""),
     ]
     for code, n in s["rejects_by_reason"].items():

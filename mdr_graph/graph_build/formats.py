@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from mdr_graph.errors import UserError
 from mdr_graph.graph_build.jsonstream import BadLine, JsonLayout, JsonSyntaxError, iter_json
+from mdr_graph.graph_build.parse import caption_hashtags
 
 FORMATS = ("tiktok-scraper", "tiktok-api", "yt-dlp", "csv")
 INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv")
@@ -53,7 +54,7 @@ RAW_FIELDS = (
     "author_id", "author_followers", "caption", "hashtags", "duration_s",
     "create_time", "scrape_time", "plays", "likes", "shares", "comments", "saves", "video_path",
 )
-REQUIRED_CSV_FIELDS = ("video_id", "song_id", "create_time")
+REQUIRED_CSV_FIELDS = ("video_id", "create_time")  # no song column: videos without a song
 
 
 class NotARecord:
@@ -318,6 +319,8 @@ def _iter_csv(path: Path, mapping: dict[str, str], on_bytes: Callable[[int], Non
             raise UserError(f"{path}: no column for {', '.join(missing)}; map them with --columns "
                             f"(e.g. --columns {missing[0]}=COLUMN); the columns are: {', '.join(header)}")
         items = list(cols.items())
+        # No hashtag column: the #tags in the caption (TikTok turns them into its hashtags).
+        tags_from_caption = "hashtags" not in cols and "caption" in cols
         width = len(header)
         last_bytes = 0
         for pos, row in enumerate(reader, 1):
@@ -330,6 +333,8 @@ def _iter_csv(path: Path, mapping: dict[str, str], on_bytes: Callable[[int], Non
             for name, i in items:
                 v = row[i]
                 rec[name] = v if v.strip() else None
+            if tags_from_caption:
+                rec["hashtags"] = caption_hashtags(rec["caption"])
             yield pos, reader.line_num, rec
             if on_bytes and not pos % 20000:
                 now = raw.tell()

@@ -42,7 +42,6 @@ from mdr_graph.graph_build.schema import VIDEO_COLUMNS
 # Stable reject codes (they appear in rejects.jsonl and summary.json) and what they mean.
 REJECT_REASONS: dict[str, str] = {
     "missing_video_id": "the record has no video id",
-    "missing_song_id": "the record names no song (no music id, or for yt-dlp no track)",
     "missing_counts": "plays, shares or comments is absent (the popularity target needs all three)",
     "bad_count": "an engagement count is present but is not a number",
     "negative_count": "a count (engagement, followers or song uses) is negative",
@@ -164,10 +163,7 @@ def _typed(raw: dict, cache: dict, unreadable: Counter, require_counts: bool) ->
     vid = parse_id(raw["video_id"])
     if vid is None:
         raise _Reject("missing_video_id", "no video id")
-    sid = parse_id(raw["song_id"])
-    if sid is None:
-        raise _Reject("missing_song_id", "no song id" + (" (and no track name to derive one)"
-                                                         if raw["song_title"] is None else ""))
+    sid = parse_id(raw["song_id"])  # None: kept, with no song edge (a real scrape may have no music field)
     plays, likes, shares = _count(raw, "plays"), _count(raw, "likes"), _count(raw, "shares")
     comments, saves = _count(raw, "comments"), _count(raw, "saves")
     if require_counts and (plays is None or shares is None or comments is None):
@@ -211,7 +207,7 @@ def _typed(raw: dict, cache: dict, unreadable: Counter, require_counts: bool) ->
         tags = [cache.setdefault(t, t) for t in tags]
     v = raw["caption"]
     return {
-        "video_id": vid, "song_id": cache.setdefault(sid, sid),
+        "video_id": vid, "song_id": _interned(sid, cache),
         "song_title": _interned(parse_text(raw["song_title"]), cache),
         "song_author": _interned(parse_text(raw["song_author"]), cache),
         "song_original": orig, "song_uses": uses,

@@ -123,6 +123,7 @@ def summarize(ing: Ingested, songs: pd.DataFrame, cfg: BuildGraphConfig, elapsed
         "songs": len(songs),
         "edges": len(videos) - without_song,
         "videos_without_song": without_song,
+        "song_identity": ing.song_identity,
         "rejected": ing.rejects.total,
         "rejects_by_reason": dict(sorted(ing.rejects.by_reason.items())),
         "format": formats[0] if len(formats) == 1 else ("mixed" if formats else "none"),

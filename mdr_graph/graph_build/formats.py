@@ -25,7 +25,8 @@ yt-dlp (``*.info.json``, a directory of them, ``yt-dlp -j`` JSON lines, or a pla
     view_count, like_count, repost_count, comment_count, save_count,
     uploader_id|channel_id, channel_follower_count, epoch (the scrape time),
     filepath|_filename|requested_downloads[0].filepath, tags, and the song from
-    music_id|track_id, else an id derived from track + artist(s) (``ytdlp-<sha1>``).
+    music_id|track_id, else (in the ingest, by the song identity rule) an id derived from
+    track + artist(s).
 csv (header row; ``--columns canonical=source`` maps names, unmapped canonical names
     are looked up as they are) — any of ``RAW_FIELDS``.
 """
@@ -33,7 +34,6 @@ csv (header row; ``--columns canonical=source`` maps names, unmapped canonical n
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import itertools
 import os
@@ -172,12 +172,6 @@ def from_tiktok_api(r: dict, envelope: dict) -> dict:
     }
 
 
-def ytdlp_song_id(track: str, artist: str | None) -> str:
-    """A stable song id for yt-dlp records, which name the track but carry no id."""
-    norm = " ".join(track.split()).casefold() + "\x1f" + " ".join((artist or "").split()).casefold()
-    return "ytdlp-" + hashlib.sha1(norm.encode("utf-8")).hexdigest()[:16]
-
-
 def from_ytdlp(r: dict, envelope: dict) -> dict | NotAVideo:
     if r.get("_type") in ("playlist", "multi_video", "url", "url_transparent"):
         return NotAVideo(f"yt-dlp {r['_type']} entry")
@@ -185,9 +179,7 @@ def from_ytdlp(r: dict, envelope: dict) -> dict | NotAVideo:
     artist = r.get("artist") or (", ".join(a for a in artists if isinstance(a, str)) if isinstance(artists, list)
                                  else None)
     track = r.get("track")
-    song_id = _first(r, "music_id", "track_id")
-    if song_id is None and isinstance(track, str) and track.strip():
-        song_id = ytdlp_song_id(track, artist if isinstance(artist, str) else None)
+    song_id = _first(r, "music_id", "track_id")  # else the ingest derives one from track + artist
     downloads = r.get("requested_downloads")
     dl_path = _dict(downloads[0]).get("filepath") if isinstance(downloads, list) and downloads else None
     return {

@@ -38,6 +38,7 @@ from mdr_graph.graph_build.media_paths import PathEscapesRoot, media_root_for
 from mdr_graph.graph_build.parse import (parse_bool, parse_count, parse_duration, parse_hashtags, parse_id,
                                          parse_text, parse_timestamp)
 from mdr_graph.graph_build.schema import VIDEO_COLUMNS
+from mdr_graph.graph_build.song_identity import song_identity
 
 # Stable reject codes (they appear in rejects.jsonl and summary.json) and what they mean.
 REJECT_REASONS: dict[str, str] = {
@@ -106,6 +107,7 @@ class Ingested:
     scrape_time_fallback: str | None        # the latest create_time used as scrape time, if any
     unreadable_values: dict[str, int]       # optional field -> values that could not be read (set null)
     media_files: dict[str, int] = field(default_factory=dict)   # found / missing
+    song_identity: dict[str, int] = field(default_factory=dict)  # music_id|own_sound|title|none -> videos
 
     @property
     def formats(self) -> list[str]:
@@ -163,7 +165,6 @@ def _typed(raw: dict, cache: dict, unreadable: Counter, require_counts: bool) ->
     vid = parse_id(raw["video_id"])
     if vid is None:
         raise _Reject("missing_video_id", "no video id")
-    sid = parse_id(raw["song_id"])  # None: kept, with no song edge (a real scrape may have no music field)
     plays, likes, shares = _count(raw, "plays"), _count(raw, "likes"), _count(raw, "shares")
     comments, saves = _count(raw, "comments"), _count(raw, "saves")
     if require_counts and (plays is None or shares is None or comments is None):
@@ -197,6 +198,11 @@ def _typed(raw: dict, cache: dict, unreadable: Counter, require_counts: bool) ->
     if orig is not True and orig is not False:
         orig = _optional(raw, "song_original", parse_bool, unreadable)
     aid = parse_id(raw["author_id"])
+    title, artist = parse_text(raw["song_title"]), parse_text(raw["song_author"])
+    # The music id, else an id derived from the title (see song_identity); None: no song edge.
+    sid, how = song_identity(parse_id(raw["song_id"]), title, artist, aid)
+    if how == "own_sound" and orig is None:
+        orig = True  # a generic title is the creator's own upload
     tags = raw["hashtags"]
     try:
         tags = parse_hashtags(tags)
@@ -207,9 +213,8 @@ def _typed(raw: dict, cache: dict, unreadable: Counter, require_counts: bool) ->
         tags = [cache.setdefault(t, t) for t in tags]
     v = raw["caption"]
     return {
-        "video_id": vid, "song_id": _interned(sid, cache),
-        "song_title": _interned(parse_text(raw["song_title"]), cache),
-        "song_author": _interned(parse_text(raw["song_author"]), cache),
+        "video_id": vid, "song_id": _interned(sid, cache), "song_identity": how,
+        "song_title": _interned(title, cache), "song_author": _interned(artist, cache),
         "song_original": orig, "song_uses": uses,
         "author_id": _interned(aid, cache), "author_followers": followers,
         "caption": v if type(v) is str else parse_text(v), "hashtags": tags, "duration_s": dur,
@@ -258,6 +263,7 @@ def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns
     cache: dict = {}
     unreadable: Counter[str] = Counter()
     st_sources: Counter[str] = Counter()
+    song_sources: Counter[str] = Counter()
     file_reports: list[dict] = []
     n_input = 0
     shared_resolver = None
@@ -317,6 +323,7 @@ def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns
                 for c, add in appenders:
                     add(rec[c])
                 st_sources[st_kind] += 1
+                song_sources[rec["song_identity"]] += 1
             n_input += n_file
             file_reports.append({"path": source, "format": src.format, "detected": src.detected,
                                  "records": n_file, "rejected": rejects.total - rejected_before,
@@ -335,7 +342,8 @@ def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns
     return Ingested(videos=videos, rejects=rejects, input_records=n_input, files=file_reports,
                     scrape_time_sources=dict(st_sources), unreadable_values=dict(unreadable),
                     scrape_time_fallback=_ns_text(fallback) if fallback is not None else None,
-                    media_files={"found": found, "missing": len(videos) - found})
+                    media_files={"found": found, "missing": len(videos) - found},
+                    song_identity=dict(sorted(song_sources.items())))
 
 
 def _marker_reason(item: Any) -> tuple[str, str]:

@@ -28,7 +28,7 @@ def test_every_reject_reason_and_the_invariant(tmp_path, write_json, scraper_rec
         scraper_record("ok1"),
         scraper_record("ok2", diggCount="541.2K", playCount="1.4M", shareCount="1,234", commentCount="44"),
         scraper_record("", ),                                                   # missing_video_id
-        scraper_record("nosong", **{"musicMeta.musicId": ""}),                  # kept: no song edge
+        scraper_record("nosong", **{"musicMeta.musicId": "", "musicMeta.musicName": DELETE}),  # kept, no song
         scraper_record("noplays", playCount=DELETE),                            # missing_counts
         scraper_record("garbage", shareCount="lots"),                           # bad_count
         scraper_record("neg", commentCount=-3),                                 # negative_count

@@ -21,7 +21,7 @@ POPULARITY_COLUMNS = ("video_id=id,plays=view_count,likes=like_count,shares=shar
 
 
 def test_videos_without_song_are_kept_without_a_song_edge(tmp_path, write_json, scraper_record, DELETE):
-    recs = [scraper_record("1", "s1"), scraper_record("2", **{"musicMeta.musicId": ""}),
+    recs = [scraper_record("1", "s1"), scraper_record("2", **{"musicMeta.musicId": "", "musicMeta.musicName": DELETE}),
             scraper_record("3", "s1"), scraper_record("4", musicMeta=DELETE)]
     out = tmp_path / "g"
     s = build_graph([write_json(recs)], out, scrape_time=T0 + 86_400)

@@ -46,6 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scrape-time", default=None, metavar="ISO",
                    help="when the scrape was taken, for records that do not say (default: the latest create "
                         "time in the input); ISO 8601 or epoch seconds")
+    p.add_argument("--target-column", default=None, metavar="NAME",
+                   help="take the target from this field (a CSV column, a record key; smp-video: a field of "
+                        "popularity_S.jsonl, default popularity) instead of computing it from the counts; "
+                        "it is stored as popularity_raw and summary.json says which target was used")
     p.add_argument("--export", action="append", default=None, choices=("graphml", "gexf"),
                    help="also write graph.graphml / graph.gexf through networkx (repeatable)")
     p.add_argument("--config", default=None,
@@ -84,6 +88,8 @@ def _print_summary(s: dict, out: str) -> None:
     if s["songs"]:
         lines.append(f"  song degree: max {d['max']:,}, mean {d['mean']:.2f}, median {d['median']:g}; "
                      f"{d['ones']:,} songs have one video")
+    t = s["target"]
+    lines.append(f"  target: {'given, ' + t['column'] if t.get('kind') == 'given' else 'computed, ' + t['formula']}")
     src = s["scrape_time_sources"]
     if src.get("latest_create_time"):
         lines.append(f"  scrape time: none in the input, so the latest create time {s['scrape_time_fallback']} "
@@ -101,6 +107,7 @@ def main(args: argparse.Namespace) -> int:
     cfg = _config(args)
     summary = build_graph(cfg.inputs, cfg.out, fmt=cfg.format, columns=cfg.columns, media_root=cfg.media_root,
                           scrape_time=cfg.scrape_time, export=cfg.export, show_progress=True,
+                          target_column=cfg.target_column,
                           echo=lambda m: print(m, file=sys.stderr))
     _print_summary(summary, cfg.out)
     if summary["videos"] == 0:

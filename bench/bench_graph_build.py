@@ -294,7 +294,9 @@ def main_hetero(args: argparse.Namespace, sizes: list[int]) -> int:
              "`--nodes song`, `build-all` is `--nodes song,creator,hashtag` (creators.parquet, hashtags.parquet, "
              "hub rule, components over the whole graph). Budget: 8 GB. Each case in its own process; peak = "
              f"VmHWM. 1-min load average {load_before:.1f} at the start, {load_after:.1f} at the end on "
-             f"{os.cpu_count()} cores (the machine is shared; times are wall-clock under that load).", "",
+             f"{os.cpu_count()} cores (the machine is shared; times are wall-clock under that load, which moves a "
+             "case's time by tens of percent between runs: a `time / build` near 1 says only that the creator and "
+             "hashtag steps add little; peak memory is the stable number).", "",
              "| records | file | case | time (s) | peak RSS (GB) | time / build |", "|---:|---:|---|---:|---:|---:|"]
     for n, size, res in rows:
         for case, r in res.items():

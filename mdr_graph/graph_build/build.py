@@ -2,7 +2,8 @@
 
 ``GRAPHDIR`` receives ``videos.parquet``, ``songs.parquet``, ``creators.parquet`` and
 ``hashtags.parquet`` (with those node types), ``graph.pt``, ``rejects.jsonl``,
-``config.toml``, optional ``graph.graphml``/``graph.gexf``, and ``summary.json``. Everything is first written into a staging directory beside
+``config.toml``, optional ``graph.graphml``/``graph.gexf``, and ``summary.json``.
+Everything is first written into a staging directory beside
 ``GRAPHDIR``; a new ``GRAPHDIR`` is then renamed into place in one step, and an existing
 one has its files replaced one by one with ``summary.json`` last, removed first, so a
 directory with a ``summary.json`` is always a complete build. A failure (bad input,

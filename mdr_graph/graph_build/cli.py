@@ -1,25 +1,31 @@
-"""Ingest scraped TikTok metadata and build the song-video graph.
+"""Ingest scraped TikTok metadata and build the video graph (songs; optionally creators, hashtags).
 
 Reads tiktok-scraper JSON, TikTok-Api items (a list or JSON lines), yt-dlp .info.json
-files (or a directory of them) and CSV. Counts written as TikTok shows them ("541.2K",
+files (or a directory of them), CSV, and SMP-Video's relational JSON lines (a directory
+or its posts_<split>.jsonl). Counts written as TikTok shows them ("541.2K",
 "1.4M", "1,234"), epoch or ISO times, "mm:ss" durations and text booleans are parsed.
 
 Writes to GRAPHDIR: videos.parquet (one row per accepted video), songs.parquet (one row
-per song, with its degree), graph.pt (the PyG HeteroData), rejects.jsonl (one line per
+per song, with its degree), with --nodes creator/hashtag creators.parquet and
+hashtags.parquet, graph.pt (the PyG HeteroData), rejects.jsonl (one line per
 rejected record: source, position, reason, detail), config.toml and summary.json.
 Every input record is either a video or a reject: videos + rejected == input_records.
 Reject reasons: missing_video_id, missing_counts, bad_count,
 negative_count, bad_timestamp, created_after_scrape, duplicate_exact (a later identical
 copy of a kept video), duplicate_conflicting (a later copy that differs),
 path_escapes_root, not_a_record, not_a_video, bad_json (a JSON-lines line),
-malformed_row (a CSV row). A file that is not JSON/CSV at all stops the build, and
-GRAPHDIR is left as it was.
+malformed_row (a CSV row), missing_target / bad_target (--target-column). A video
+without a song is kept, without a song edge (summary: videos_without_song). A file that
+is not JSON/CSV at all stops the build, and GRAPHDIR is left as it was. Song identity,
+creator features and the hashtag hub rule: docs/graph.md.
 
 Examples:
   mdr-graph build-graph trending.json --out graphs/trending
   mdr-graph build-graph scrape/*.json --out graphs/all --media-root videos/ --scrape-time 2020-12-21T12:00Z
   mdr-graph build-graph downloads/ --format yt-dlp --out graphs/ytdlp --export graphml
   mdr-graph build-graph export.csv --columns video_id=id,song_id=music,plays=views --out graphs/csv
+  mdr-graph build-graph trending.json --nodes song,creator,hashtag --out graphs/all
+  mdr-graph build-graph smp-video/ --target-column popularity --out graphs/smp
 """
 
 from __future__ import annotations

@@ -10,7 +10,10 @@ The popularity target is ``log((plays + shares + comments + 1) / age_days)`` wit
 age from ``create_time`` to the record's scrape time, floored at one day. The scrape
 time is the record's own (yt-dlp ``epoch``, a CSV ``scrape_time`` column, a
 ``scrapeTime`` field), else ``--scrape-time``, else the latest ``create_time`` among the
-accepted records. The min-max normalisation is fitted later, on the training split.
+accepted records. With ``--target-column`` (and for smp-video) the target is given
+instead and stored as is. The min-max normalisation is fitted later, on the training split.
+A record without a song is kept (no song edge); the song identity rule is in
+:mod:`.song_identity`.
 
 Records are processed one at a time into column lists (no per-record pandas work), so
 ingest runs close to JSON-parsing speed and holds only the fields it keeps.

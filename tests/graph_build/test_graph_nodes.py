@@ -18,8 +18,8 @@ from mdr_graph.graph_build.build import build_graph
 from mdr_graph.graph_build.entities import creators_table, hashtag_nodes, normalise_hashtag
 from mdr_graph.graph_build.features import CREATOR_FEATURES, HASHTAG_FEATURES
 from mdr_graph.graph_build.graph import load_graph
-from mdr_graph.graph_build.schema import (CREATOR_COLUMNS, CREATOR_EDGE, HASHTAG_COLUMNS, HASHTAG_EDGE, REV_CREATOR_EDGE,
-                                          REV_EDGE, REV_HASHTAG_EDGE, VIDEO_COLUMNS, VIDEO_EDGE)
+from mdr_graph.graph_build.schema import (CREATOR_COLUMNS, CREATOR_EDGE, HASHTAG_COLUMNS, HASHTAG_EDGE,
+                                          REV_CREATOR_EDGE, REV_EDGE, REV_HASHTAG_EDGE, VIDEO_COLUMNS, VIDEO_EDGE)
 from mdr_graph.graph_build.stats import graph_stats
 
 T0 = 1_608_000_000
@@ -90,7 +90,8 @@ def test_all_node_types(tmp_path, scrape):
     g = torch.load(out / "graph.pt", weights_only=True)
     assert g.node_types == ["video", "song", "creator", "hashtag"]
     assert g.edge_types == [VIDEO_EDGE, REV_EDGE, CREATOR_EDGE, REV_CREATOR_EDGE, HASHTAG_EDGE, REV_HASHTAG_EDGE]
-    assert CREATOR_EDGE == ("video", "posted_by", "creator") and REV_CREATOR_EDGE == ("creator", "rev_posted_by", "video")
+    assert CREATOR_EDGE == ("video", "posted_by", "creator")
+    assert REV_CREATOR_EDGE == ("creator", "rev_posted_by", "video")
     assert HASHTAG_EDGE == ("video", "tagged", "hashtag") and REV_HASHTAG_EDGE == ("hashtag", "rev_tagged", "video")
     for fwd, rev in ((VIDEO_EDGE, REV_EDGE), (CREATOR_EDGE, REV_CREATOR_EDGE), (HASHTAG_EDGE, REV_HASHTAG_EDGE)):
         assert torch.equal(g[rev].edge_index, g[fwd].edge_index.flip(0))

@@ -13,7 +13,8 @@ T0 = 1_608_000_000
 @pytest.mark.parametrize("title", [
     "original sound", "Original Sound - alice", "original sound – Bob 🎵", "sonido original", "som original",
     "suara asli - budi", "nhạc nền - Minh Anh", "son original", "Оригинальный звук", "orijinal ses",
-    "Originalton", "suono originale", "原聲 - 小明", "เสียงต้นฉบับ", "ORIGINAL\u00a0SOUND",  # NBSP: NFKC makes it a space
+    "Originalton", "suono originale", "原聲 - 小明", "เสียงต้นฉบับ",
+    "ORIGINAL\u00a0SOUND",  # a no-break space: NFKC makes it a space
 ])
 def test_generic_titles(title):
     assert is_generic_title(title)

@@ -81,6 +81,8 @@ def _target(value: Any, column: str) -> float:
     if not math.isfinite(x):
         raise _Reject("bad_target", f"{column}: {value!r} is not finite")
     return x
+
+
 # Compared between copies of one video id; scrape time and file location may differ.
 _COMPARED = tuple(c for c in VIDEO_COLUMNS if c not in ("scrape_time", "video_path", "popularity_raw"))
 _STORED = tuple(c for c in VIDEO_COLUMNS if c != "popularity_raw")
@@ -336,7 +338,10 @@ def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns
                     continue
                 try:
                     rec = _typed(raw, cache, unreadable, require_counts and given is None)
-                    rec["target"] = _target(raw.get("target"), given) if given is not None else None
+                    rec["target"] = None
+                    if given is not None and (require_counts or raw.get("target") is not None):
+                        # scoring new videos (require_counts=False) needs no label: NaN without one
+                        rec["target"] = _target(raw.get("target"), given)
                     vid = rec["video_id"]
                     st = rec["scrape_time"]
                     if st is None and option_st is not None:
@@ -393,7 +398,7 @@ def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns
     videos = _frame(cols, fallback)
     given = target_kinds[-1] if target_kinds else None
     if given is not None:
-        videos["popularity_raw"] = np.asarray(targets, dtype=np.float64)
+        videos["popularity_raw"] = np.array([np.nan if t is None else t for t in targets], dtype=np.float64)
     found = int(videos["video_path"].notna().sum())
     return Ingested(videos=videos, rejects=rejects, input_records=n_input, files=file_reports,
                     scrape_time_sources=dict(st_sources), unreadable_values=dict(unreadable),

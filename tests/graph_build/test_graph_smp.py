@@ -82,6 +82,11 @@ def test_posts_file_and_default_target(smp_dir):
     res = ingest_files([smp_dir / "posts_train.jsonl"])
     assert res.files[0]["format"] == "smp-video" and res.target == {"kind": "given", "column": "popularity"}
     assert len(res.videos) == 5
+    # scoring new posts (predict): no label needed, popularity_raw is NaN where there is none
+    new = ingest_files([smp_dir / "posts_train.jsonl"], require_counts=False)
+    v = new.videos.set_index("video_id")
+    assert "P5" in v.index and np.isnan(v.loc["P5", "popularity_raw"]) and v.loc["P1", "popularity_raw"] == 9.5
+    assert dict(new.rejects.by_reason) == {"bad_target": 1, "duplicate_exact": 1}
 
 
 def test_target_column_on_csv_and_mixed_targets(tmp_path, smp_dir, write_json, scraper_record):

@@ -27,10 +27,9 @@ import pandas as pd
 
 from mdr_graph import __version__
 from mdr_graph.errors import UserError
-from mdr_graph.graph_build.entities import DEFAULT_MAX_DF, DEFAULT_MIN_HUB_VIDEOS
 from mdr_graph.graph_build.ingest import REJECT_REASONS, Ingested, Rejects, ingest_files
-from mdr_graph.graph_build.schema import (CREATOR_COLUMNS, EDGE_TYPES, ENTITY_TYPES, HASHTAG_COLUMNS, SONG_COLUMNS,
-                                          VIDEO_COLUMNS)
+from mdr_graph.graph_build.schema import (CREATOR_COLUMNS, DEFAULT_MAX_DF, DEFAULT_MIN_HUB_VIDEOS, EDGE_TYPES,
+                                          ENTITY_TYPES, HASHTAG_COLUMNS, SONG_COLUMNS, VIDEO_COLUMNS)
 from mdr_graph.graph_build.stats import degree_stats, hetero_components, log_histogram
 from mdr_graph.io import atomic_path, write_json
 

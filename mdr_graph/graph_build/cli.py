@@ -35,6 +35,7 @@ import sys
 
 from mdr_graph.errors import UserError
 from mdr_graph.graph_build.formats import FORMATS, RAW_FIELDS, check_column_map, parse_column_map
+from mdr_graph.graph_build.schema import DEFAULT_MAX_DF, DEFAULT_MIN_HUB_VIDEOS, ENTITY_TYPES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -57,14 +58,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "popularity_S.jsonl, default popularity) instead of computing it from the counts; "
                         "it is stored as popularity_raw and summary.json says which target was used")
     p.add_argument("--nodes", default=None, metavar="TYPES",
-                   help="node types besides video, comma-separated from song,creator,hashtag (default song: "
+                   help=f"node types besides video, comma-separated from {','.join(ENTITY_TYPES)} (default song: "
                         "the song-video graph); each is joined to videos in both directions")
     p.add_argument("--hashtag-max-df", type=float, default=None, metavar="SHARE",
                    help="hub rule: a hashtag on more than this share of the videos (and on at least "
                         "--hashtag-min-hub-videos of them) is not a node; summary.json lists the dropped hubs "
-                        "(default 0.05; 1 keeps every tag)")
+                        f"(default {DEFAULT_MAX_DF:g}; 1 keeps every tag)")
     p.add_argument("--hashtag-min-hub-videos", type=int, default=None, metavar="N",
-                   help="a hashtag on fewer videos than this is never a hub (default 10)")
+                   help=f"a hashtag on fewer videos than this is never a hub (default {DEFAULT_MIN_HUB_VIDEOS})")
     p.add_argument("--export", action="append", default=None, choices=("graphml", "gexf"),
                    help="also write graph.graphml / graph.gexf through networkx (repeatable)")
     p.add_argument("--config", default=None,

@@ -19,12 +19,7 @@ from itertools import chain
 import numpy as np
 import pandas as pd
 
-# Default of --hashtag-max-df: the real hubs (#fyp, #foryou, #xuhuong, #viral) tag 8-41%
-# of real scrapes' videos; topical tags stay well below 5% (docs/graph.md has the data).
-DEFAULT_MAX_DF = 0.05
-# Below this many videos a tag is not a hub whatever its share: in a small data set a few
-# videos sharing a tag is information, not a hub.
-DEFAULT_MIN_HUB_VIDEOS = 10
+from mdr_graph.graph_build.schema import CREATOR_COLUMNS, DEFAULT_MAX_DF, DEFAULT_MIN_HUB_VIDEOS, HASHTAG_COLUMNS
 
 
 def normalise_hashtag(tag: str) -> str | None:
@@ -65,8 +60,6 @@ def creators_table(videos: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     hearts = out["hearts"].to_numpy(dtype="float64", na_value=np.nan)
     other = np.where(unknown | np.isnan(hearts), np.nan, np.maximum(hearts - like_sum, 0.0))
     out["hearts_other"] = pd.array(other, dtype="Float64").round().astype("Int64")
-    from mdr_graph.graph_build.schema import CREATOR_COLUMNS
-
     return out[list(CREATOR_COLUMNS)], codes.astype(np.int64)
 
 
@@ -94,8 +87,6 @@ def hashtag_nodes(videos: pd.DataFrame, max_df: float = DEFAULT_MAX_DF,
     way; down-weighting would need edge weights in every model. The hubs are listed in
     summary.json, and ``max_df=1`` keeps every tag.
     """
-    from mdr_graph.graph_build.schema import HASHTAG_COLUMNS
-
     tags = videos["hashtags"].to_numpy(dtype=object)
     lengths = np.fromiter((len(t) if t is not None and not isinstance(t, float) else 0 for t in tags),
                           dtype=np.int64, count=len(tags))

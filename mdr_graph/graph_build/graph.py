@@ -118,11 +118,6 @@ def _assemble(node_parts: dict[str, tuple], edges: dict[str, torch.Tensor]) -> H
     return data
 
 
-def node_types(data: HeteroData) -> list[str]:
-    """The entity types (``song``, ``creator``, ``hashtag``) a graph holds, in canonical order."""
-    return [t for t in ENTITY_TYPES if t in data.node_types]
-
-
 def _unpack_ids(packed: str | list[str]) -> list[str]:
     """Format-1 files stored ids as one newline-joined string."""
     if isinstance(packed, list):

@@ -75,6 +75,13 @@ HASHTAG_COLUMNS: dict[str, str] = {
     "degree": "int64",
 }
 
+# The hashtag hub rule (docs/graph.md): a tag on more than DEFAULT_MAX_DF of the videos is
+# not a node. The real hubs (#fyp, #foryou, #xuhuong, #viral) tag 8-41% of real scrapes'
+# videos. Below DEFAULT_MIN_HUB_VIDEOS videos a tag is never a hub: in a small data set a
+# few videos sharing a tag is information, not a hub.
+DEFAULT_MAX_DF = 0.05
+DEFAULT_MIN_HUB_VIDEOS = 10
+
 # Node types besides ``video`` that ``build-graph --nodes`` can add, in graph order.
 ENTITY_TYPES = ("song", "creator", "hashtag")
 # The attribute of ``data[node_type]`` that lists its ids (node i -> id).

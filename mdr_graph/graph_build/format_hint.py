@@ -2,7 +2,7 @@
 
 A tiktok-scraper file read as ``tiktok-api`` is valid JSON whose records all lack the
 fields that format maps, so every record is rejected for the same reason (usually
-``missing_song_id``) and nothing says why. When nearly every record of a file fails the
+``missing_counts``) and nothing says why. When nearly every record of a file fails the
 same way, this reads the file's first records with format detection and names the
 format it looks like.
 """
@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 # Reasons that follow from reading fields under the wrong names, not from bad values.
-_SHAPE_REASONS = frozenset({"missing_video_id", "missing_song_id", "missing_counts", "bad_timestamp",
+_SHAPE_REASONS = frozenset({"missing_video_id", "missing_counts", "bad_timestamp",
                             "not_a_video", "not_a_record"})
 _NEARLY_ALL = 0.9
 

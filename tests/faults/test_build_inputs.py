@@ -26,7 +26,7 @@ def test_a_build_accepting_nothing_keeps_the_previous_graph_and_names_the_format
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     rc, err = cli("build-graph", src, "--out", out, "--format", "tiktok-api")
     line = one_line_error(err)
-    assert rc == 2 and "no video was accepted from 10 record(s) (missing_song_id 10)" in line
+    assert rc == 2 and "no video was accepted from 10 record(s) (missing_counts 10)" in line
     assert "looks like tiktok-scraper" in line and "--format tiktok-scraper" in line and "left as it was" in line
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 

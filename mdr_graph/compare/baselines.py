@@ -1,4 +1,4 @@
-"""The non-neural baselines: global mean, per-song mean, ridge regression on metadata.
+"""The non-neural baselines: global, song and creator means, ridge on metadata, and LightGBM.
 
 They answer "how much of the score is explained before any model looks at a frame?".
 Each is fitted on the training split only, on the min-max-normalised target that the
@@ -30,6 +30,11 @@ from mdr_graph.train.splits import SPLITS, make_splits
 
 # Ridge penalties tried; the one with the best validation MSE is kept (the intercept is never penalised).
 RIDGE_ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
+# LightGBM for a few thousand rows: shallow trees, row and column subsampling, early stopping on validation.
+GBDT_PARAMS = dict(n_estimators=2000, learning_rate=0.03, num_leaves=15, min_child_samples=20, subsample=0.8,
+                   subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0, n_jobs=1, verbose=-1, deterministic=True,
+                   force_row_wise=True)
+GBDT_EARLY_STOP = 100   # rounds without a better validation MSE
 
 
 # ---------------------------------------------------------------- pure fitting functions
@@ -115,12 +120,44 @@ TABULAR_INPUTS = {name: info["inputs"] for name, info in MODELS.items() if info[
 GROUP_COLUMNS = {"song-mean": "song_id", "creator-mean": "author_id"}
 
 
+def gbdt_inputs(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray, train_rows: np.ndarray,
+                meta: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The gbdt's matrix: metadata, the leak-free ``labels`` features and the out-of-fold text ridge score.
+
+    The same label-derived inputs the fusion model gets (:func:`mdr_graph.train.inputs.fit_label_inputs`),
+    fitted on the training rows only and out-of-fold for them.
+    """
+    from mdr_graph.encoders.meta import META_FEATURES
+    from mdr_graph.train.inputs import fit_label_inputs
+    from mdr_graph.train.label_features import feature_names
+
+    fitted = fit_label_inputs(dataclasses.replace(cfg, modalities=["labels", "text"], text_features="ridge"),
+                              videos, target, train_rows)
+    x = np.concatenate([meta, fitted.labels, fitted.text], axis=1)
+    return x, [*META_FEATURES, *feature_names(), "text_ridge"]
+
+
+def gbdt_fit(x: np.ndarray, target: np.ndarray, rows: dict[str, np.ndarray], seed: int):
+    """LightGBM on the training rows, early-stopped on validation MSE (none without validation rows)."""
+    import lightgbm as lgb
+
+    tr, va = rows["train"], rows["val"]
+    model = lgb.LGBMRegressor(**GBDT_PARAMS, random_state=seed)
+    if len(va):
+        model.fit(x[tr], target[tr], eval_X=(x[va],), eval_y=(target[va],), eval_metric="l2",
+                  callbacks=[lgb.early_stopping(GBDT_EARLY_STOP, verbose=False)])
+    else:
+        model.set_params(n_estimators=300).fit(x[tr], target[tr])
+    return model
+
+
 def fit_predict(name: str, videos: pd.DataFrame, rows: dict[str, np.ndarray], target: np.ndarray,
-                meta: np.ndarray) -> tuple[np.ndarray, dict]:
+                meta: np.ndarray, cfg: TrainConfig | None = None) -> tuple[np.ndarray, dict]:
     """Fit baseline ``name`` on ``rows['train']``; predict all rows of ``videos``.
 
     ``target`` is the normalised target of every row, ``meta`` the standardised metadata
-    matrix of every row. Returns the predictions and what was fitted (for metrics.json).
+    matrix of every row, ``cfg`` the run's settings (split, seed, folds: the gbdt's
+    out-of-fold inputs follow them). Returns the predictions and what was fitted (for metrics.json).
     """
     tr, va = rows["train"], rows["val"]
     mu = global_mean(target[tr])
@@ -140,6 +177,14 @@ def fit_predict(name: str, videos: pd.DataFrame, rows: dict[str, np.ndarray], ta
         return model.predict(meta), {"alpha": model.alpha, "val_mse_by_alpha": {str(a): s for a, s in scores.items()},
                                      "coef": model.coef.tolist(), "intercept": model.intercept,
                                      "params": int(model.coef.size + 1)}
+    if name == "gbdt":
+        cfg = cfg or TrainConfig()
+        x, names = gbdt_inputs(cfg, videos, target, tr, meta)
+        model = gbdt_fit(x, target, rows, cfg.seed)
+        gain = model.booster_.feature_importance("gain")
+        top = sorted(zip(names, (gain / max(gain.sum(), 1e-12)).tolist()), key=lambda t: -t[1])[:10]
+        return model.predict(x), {"trees": int(model.booster_.num_trees()), "features": names,
+                                  "gain_share_top10": dict(top), "params": int(model.booster_.num_trees())}
     raise ValueError(f"unknown tabular baseline {name!r}; known: {', '.join(TABULAR_INPUTS)}")
 
 
@@ -169,7 +214,7 @@ def run_tabular_baseline(name: str, cfg: TrainConfig, out_dir: str | Path) -> di
     meta_raw = meta_features(videos)
     norm = Normalizer.fit(raw[rows["train"]], meta_raw[rows["train"]])
     target = norm.target(raw)
-    pred, fitted = fit_predict(name, videos, rows, target, norm.meta(meta_raw).astype(np.float64))
+    pred, fitted = fit_predict(name, videos, rows, target, norm.meta(meta_raw).astype(np.float64), cfg)
     secs = time.perf_counter() - t0
 
     frames = [pd.DataFrame({"video_id": videos["video_id"].astype(str).to_numpy()[rows[s]], "split": s,

@@ -32,6 +32,8 @@ MODELS: dict[str, dict] = {
     "creator-mean": dict(kind="tabular", inputs=["creator"],
                          description="mean training target of the video's creator, else the global mean"),
     "meta-linear": dict(kind="tabular", inputs=["meta"], description="ridge regression on pre-publication metadata"),
+    "gbdt": dict(kind="tabular", inputs=["meta", "labels", "text"],
+                 description="LightGBM on metadata, the leak-free labels features and the out-of-fold text ridge"),
     "gat-only": dict(kind="neural", description="frozen GAT embedding + FC (the reference design's GAT baseline)"),
     "audio-mlp": dict(kind="neural", description="MFCC only, Audio-MLP"),
     "vision-only": dict(kind="neural", description="ViT over the sampled frames (ViViT-style)"),
@@ -47,7 +49,7 @@ UNIMODAL: dict[str, str] = {"gat-only": "network", "audio-mlp": "mfcc", "vision-
 # Members averaged by `unimodal-average`, when they ran: the unimodal networks and the metadata model.
 ENSEMBLE_MEMBERS = ("gat-only", "audio-mlp", "vision-only", "meta-linear")
 # Modality order of the fusion model when it uses everything available.
-DEFAULT_FUSION_ORDER = ("network", "meta", "text", "mfcc", "whisper", "vit", "convlstm")
+DEFAULT_FUSION_ORDER = ("network", "labels", "meta", "text", "mfcc", "whisper", "vit", "convlstm")
 VISUAL = ("convlstm", "vit")      # late-fusion's visual branch, first available wins
 AUDIO = ("whisper", "mfcc")       # late-fusion's audio branch, first available wins
 
@@ -66,7 +68,7 @@ class Available:
 
     def missing(self, modality: str) -> str | None:
         """Why ``modality`` cannot be used, or ``None`` when it can."""
-        if modality in ("meta", "text"):
+        if modality in ("meta", "text", "labels"):   # from the graph's own table
             return None
         if modality == "network":
             return None if self.gat else "no --gat (the frozen GAT from `mdr-graph pretrain`)"

@@ -78,7 +78,8 @@ def run_config(template: TrainConfig, spec: RunSpec, seed: int, ccfg: CompareCon
 
 
 # What a non-neural run depends on; training hyperparameters do not change it.
-TABULAR_FIELDS = ("graph", "split", "split_fractions", "seed", "model", "modalities")
+TABULAR_FIELDS = ("graph", "split", "split_fractions", "seed", "model", "modalities", "oof_folds", "label_smoothing",
+                  "label_recency_days", "label_max_hashtag_df")
 
 
 def check_same_config(path: Path, cfg: TrainConfig, fields: tuple[str, ...] | None = None) -> None:

@@ -23,6 +23,59 @@ from mdr_graph.train.splits import SPLITS, make_splits
 
 
 @dataclass
+class Fitted:
+    """Label-derived inputs of every row of a run, fitted on its training split (out-of-fold for its rows)."""
+
+    labels: np.ndarray | None = None       # [n, d_labels] the `labels` modality
+    text: np.ndarray | None = None         # [n, 1] the text ridge's score (text_features = "ridge")
+    text_present: np.ndarray | None = None  # [n] the video has any text at all
+    ridge: "TextRidge | None" = None        # the text ridge on all training rows, for `predict`
+
+    def rows(self, index: np.ndarray) -> "Fitted":
+        pick = lambda a: None if a is None else a[index]   # noqa: E731
+        return Fitted(pick(self.labels), pick(self.text), pick(self.text_present), self.ridge)
+
+
+def label_config(cfg: TrainConfig):
+    from mdr_graph.train.label_features import LabelFeatureConfig
+
+    return LabelFeatureConfig(cfg.oof_folds, cfg.label_smoothing, cfg.label_recency_days, cfg.label_max_hashtag_df)
+
+
+def fit_label_inputs(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray, train_rows: np.ndarray,
+                     transcripts: dict[str, str] | None = None) -> Fitted:
+    """The ``labels`` modality and the text ridge's score for every row of ``videos``.
+
+    Only ``target[train_rows]`` is read: validation and test targets never reach an input.
+    """
+    fitted = Fitted()
+    if "labels" in cfg.modalities:
+        from mdr_graph.train.label_features import label_features
+
+        fitted.labels = label_features(videos, target, train_rows, cfg.split, cfg.seed, label_config(cfg))
+    if "text" in cfg.modalities and cfg.text_features == "ridge":
+        from mdr_graph.train.text_ridge import text_ridge_scores
+
+        texts = video_texts(videos, transcripts)
+        score, fitted.ridge = text_ridge_scores(videos, texts, target, train_rows, cfg.split, cfg.seed, cfg.oof_folds)
+        fitted.text = score[:, None].astype(np.float32)
+        fitted.text_present = np.array([bool(t.strip()) for t in texts])
+    return fitted
+
+
+def store_transcripts(store, ids) -> dict[str, str]:
+    """Whisper's transcript of each video the feature store holds one for."""
+    if store is None:
+        return {}
+    out = {}
+    for vid in ids:
+        feats = store.get(vid) if vid in store else None
+        if feats is not None and feats.get("transcript"):
+            out[vid] = feats["transcript"]
+    return out
+
+
+@dataclass
 class Prepared:
     videos: pd.DataFrame
     splits: dict[str, np.ndarray]
@@ -31,6 +84,7 @@ class Prepared:
     input_shapes: dict[str, tuple]
     missing_media: int            # videos with no extracted features at all (media masked)
     media_modalities: list[str]
+    fitted: Fitted | None = None   # the label-derived inputs (labels, text ridge)
 
 
 def read_videos(graph_dir: str | Path) -> pd.DataFrame:
@@ -63,8 +117,10 @@ def network_embeddings(cfg: TrainConfig, videos: pd.DataFrame, new: bool = False
 
 def build_dataset(cfg: TrainConfig, videos: pd.DataFrame, targets: np.ndarray, normalizer: Normalizer,
                   emb: pd.DataFrame | None, media, input_shapes: dict[str, tuple] | None = None,
-                  graph_rows: np.ndarray | None = None) -> tuple[PopularityDataset, dict[str, tuple]]:
-    """A dataset over ``videos`` rows; ``media`` is a ``video_id -> features | None`` lookup."""
+                  graph_rows: np.ndarray | None = None,
+                  fitted: Fitted | None = None) -> tuple[PopularityDataset, dict[str, tuple]]:
+    """A dataset over ``videos`` rows; ``media`` is a ``video_id -> features | None`` lookup;
+    ``fitted`` holds the label-derived inputs of these same rows."""
     mods = list(cfg.modalities)
     tabular, present = {}, {}
     if "meta" in mods:
@@ -72,13 +128,18 @@ def build_dataset(cfg: TrainConfig, videos: pd.DataFrame, targets: np.ndarray, n
         present["meta"] = np.ones(len(videos), dtype=bool)
     if "network" in mods:
         tabular["network"], present["network"] = network_matrix(videos, emb)
-    texts = video_texts(videos) if "text" in mods else None
+    if "labels" in mods:
+        tabular["labels"] = fitted.labels
+        present["labels"] = np.ones(len(videos), dtype=bool)   # "no neighbour" is itself information
+    if "text" in mods and cfg.text_features == "ridge":
+        tabular["text"], present["text"] = fitted.text, fitted.text_present
+    texts = video_texts(videos) if "text" in mods and "text" not in tabular else None
     shapes = dict(input_shapes or {})
     if not input_shapes:
-        for m in ("meta", "network"):
+        for m in ("meta", "network", "labels", "text"):
             if m in tabular:
                 shapes[m] = (tabular[m].shape[1],)
-        if "text" in mods:
+        if "text" in mods and "text" not in tabular:
             shapes["text"] = (cfg.text_dim,)
         media_mods = [m for m in mods if m in MEDIA_MODALITIES]
         if media_mods:
@@ -123,11 +184,13 @@ def prepare(cfg: TrainConfig, splits: dict[str, np.ndarray] | None = None,
     media = (lambda vid: store.get(vid) if vid in store else None) if store is not None else None
     emb = network_embeddings(cfg, videos) if "network" in cfg.modalities else None
     target = normalizer.target(raw)
+    transcripts = store_transcripts(store, ids) if "text" in cfg.modalities else {}
+    fitted = fit_label_inputs(cfg, videos, target, rows["train"], transcripts)
     datasets, shapes = {}, None
     for s in SPLITS:
         sub = videos.iloc[rows[s]].reset_index(drop=True)
         datasets[s], shapes = build_dataset(cfg, sub, target[rows[s]], normalizer, emb, media, shapes or None,
-                                            graph_rows=rows[s])
+                                            graph_rows=rows[s], fitted=fitted.rows(rows[s]))
     missing = 0 if store is None else int((~ids.isin(set(store.ids))).sum())
     _check_reference_frames(cfg, shapes or {})
-    return Prepared(videos, splits, normalizer, datasets, shapes, missing, media_mods)
+    return Prepared(videos, splits, normalizer, datasets, shapes, missing, media_mods, fitted)

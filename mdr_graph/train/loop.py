@@ -160,6 +160,8 @@ def save_run_inputs(out: Path, cfg: TrainConfig, prep: Prepared) -> None:
     save_toml(out / "config.toml", {"train": cfg})
     write_json(out / "splits.json", {s: [str(v) for v in prep.splits[s]] for s in SPLITS})
     write_json(out / "normalization.json", dataclasses.asdict(prep.normalizer))
+    if prep.fitted is not None and prep.fitted.ridge is not None:   # what `predict` applies to new text
+        prep.fitted.ridge.save(out)
 
 
 def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str | None = None) -> dict:

@@ -123,6 +123,34 @@ def extract_media(videos: pd.DataFrame, features_dir: str) -> dict[str, dict]:
     return out
 
 
+def new_label_inputs(run: str | Path, cfg, norm, videos: pd.DataFrame, media: dict[str, dict]):
+    """The label-derived inputs of new videos: they see every training video of the run, and its text ridge."""
+    from mdr_graph.encoders.text import video_texts
+    from mdr_graph.io import read_json
+    from mdr_graph.train.inputs import Fitted, label_config, read_videos
+
+    fitted = Fitted()
+    if "labels" in cfg.modalities:
+        from mdr_graph.train.label_features import label_features_new
+
+        graph = read_videos(cfg.graph)
+        train_ids = set(read_json(Path(run) / "splits.json")["train"])
+        train = graph[graph["video_id"].astype(str).isin(train_ids)].reset_index(drop=True)
+        if len(train) != len(train_ids):
+            raise UserError(f"the graph {cfg.graph} no longer holds this run's training videos; "
+                            "predict with the graph the run was trained on")
+        target = norm.target(train["popularity_raw"].to_numpy(np.float64))
+        fitted.labels = label_features_new(videos, train, target, label_config(cfg))
+    if "text" in cfg.modalities and cfg.text_features == "ridge":
+        from mdr_graph.train.text_ridge import TextRidge
+
+        transcripts = {v: f["transcript"] for v, f in media.items() if f.get("transcript")}
+        texts = video_texts(videos, transcripts)
+        fitted.text = TextRidge.load(run).predict(texts)[:, None].astype(np.float32)
+        fitted.text_present = np.array([bool(t.strip()) for t in texts])
+    return fitted
+
+
 def predict_new(run: str | Path, videos: pd.DataFrame) -> pd.DataFrame:
     """Scores and per-modality contributions for canonical ``videos`` rows."""
     import torch
@@ -147,7 +175,9 @@ def predict_new(run: str | Path, videos: pd.DataFrame) -> pd.DataFrame:
         else:
             emb = network_embeddings(cfg, videos, new=True)
     shapes = {k: tuple(v) for k, v in ck["input_shapes"].items()}
-    ds, _ = build_dataset(cfg, videos.reset_index(drop=True), np.zeros(len(videos)), norm, emb, media.get, shapes)
+    fitted = new_label_inputs(run, cfg, norm, videos.reset_index(drop=True), media)
+    ds, _ = build_dataset(cfg, videos.reset_index(drop=True), np.zeros(len(videos)), norm, emb, media.get, shapes,
+                          fitted=fitted)
     pred, contrib, present = predict(model, ds, cfg, torch.device("cpu"))
     graph_songs = set(pd.read_parquet(Path(cfg.graph) / "songs.parquet")["song_id"].astype(str))
     out = pd.DataFrame({

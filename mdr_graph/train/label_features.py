@@ -175,8 +175,9 @@ def _relation_stats(q_keys, p_keys, y, rule, gq, gp, tq, tp, prior, cfg: LabelFe
             ws[q] += w.sum(1)
             wy[q] += w @ yp
     m = float(cfg.smoothing)
-    mean = (s + m * prior) / np.maximum(cnt + m, 1e-12)
-    recent = (wy + m * prior) / np.maximum(ws + m, 1e-12)
+    # no neighbour at all: the prior, whatever the smoothing
+    mean = np.where(cnt + m > 0, (s + m * prior) / np.maximum(cnt + m, 1e-12), prior)
+    recent = np.where(ws + m > 0, (wy + m * prior) / np.maximum(ws + m, 1e-12), prior)
     return np.stack([mean, np.log1p(cnt), np.where(cnt > 0, mx, prior), recent], axis=1)
 
 

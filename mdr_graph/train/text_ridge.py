@@ -10,9 +10,13 @@ ridge's score, fitted on the training split only and out-of-fold for training ro
 
 Features: scikit-learn's ``HashingVectorizer`` (stateless, so a new video needs nothing
 fitted but the coefficients): word 1–2-grams (tokens ``#?\\w+``, so ``#fyp`` and ``fyp``
-differ) and ``char_wb`` 2–4-grams, each L2-normalised, ``2**18`` buckets each. The penalty
-is picked from :data:`ALPHAS` by out-of-fold error on the training rows, never on
-validation or test targets.
+differ) and ``char_wb`` 2–4-grams, each L2-normalised, ``2**18`` buckets each.
+
+The penalty is fixed (:data:`ALPHA`, or ``text_ridge_alpha``), not picked by out-of-fold
+error: a penalty chosen on every training row's out-of-fold error would carry each fold's
+targets into that fold's own scores (``tests/train/test_label_features.py`` caught exactly
+that). With L2-normalised rows the best penalty varies little: out-of-fold selection over
+0.3–10 picked 1–3 on trending-2020-12's random splits.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mdr_graph.train.label_features import NO_PRIOR
 from mdr_graph.train.oof import oof_predict
 
-ALPHAS = (0.3, 1.0, 3.0, 10.0)
+ALPHA = 3.0
 N_FEATURES = 2 ** 18
 RIDGE_FILE = "text_ridge.npz"
 
@@ -78,29 +83,21 @@ class TextRidge:
 
 
 def text_ridge_scores(videos: pd.DataFrame, texts: list[str], target: np.ndarray, train_rows: np.ndarray,
-                      split: str, seed: int, folds: int) -> tuple[np.ndarray, TextRidge]:
+                      split: str, seed: int, folds: int, alpha: float = ALPHA) -> tuple[np.ndarray, TextRidge]:
     """Every row's out-of-fold ridge score, and the ridge fitted on all training rows."""
     x = hashed_ngrams(texts)
     used = np.unique(x.indices)   # only buckets some video uses: ~10x fewer columns, same fit, faster solves
     x = x[:, used]
     y = np.asarray(target, dtype=np.float64)
     train_rows = np.asarray(train_rows, dtype=np.int64)
-    mean = float(y[train_rows].mean()) if len(train_rows) else 0.5
 
-    def scores(alpha: float) -> np.ndarray:
-        def fit_predict(fit_rows, pred_rows):
-            return _ridge(alpha).fit(x[fit_rows], y[fit_rows]).predict(x[pred_rows])
-        return oof_predict(fit_predict, videos, train_rows, split, seed, folds, mean)
+    def fit_predict(fit_rows, pred_rows):
+        return _ridge(alpha).fit(x[fit_rows], y[fit_rows]).predict(x[pred_rows])
 
-    # the penalty with the lowest out-of-fold error on the training rows (held-out targets unread)
-    best, best_err, best_scores = ALPHAS[0], np.inf, None
-    for a in ALPHAS:
-        s = scores(a)
-        err = float(np.mean((s[train_rows] - y[train_rows]) ** 2)) if len(train_rows) else 0.0
-        if err < best_err:
-            best, best_err, best_scores = a, err, s
-    full = _ridge(best).fit(x[train_rows], y[train_rows]) if len(train_rows) else None
+    # a row no model may score (the oldest block of a time split) gets the middle of the target range
+    scores = oof_predict(fit_predict, videos, train_rows, split, seed, folds, NO_PRIOR)
+    full = _ridge(alpha).fit(x[train_rows], y[train_rows]) if len(train_rows) else None
     if full is None:
-        return best_scores, TextRidge(best, mean, np.zeros(0, np.int64), np.zeros(0))
+        return scores, TextRidge(alpha, NO_PRIOR, np.zeros(0, np.int64), np.zeros(0))
     nz = np.flatnonzero(full.coef_)
-    return best_scores, TextRidge(best, float(full.intercept_), used[nz].astype(np.int64), full.coef_[nz].astype(np.float64))
+    return scores, TextRidge(alpha, float(full.intercept_), used[nz].astype(np.int64), full.coef_[nz].astype(np.float64))

@@ -10,7 +10,14 @@ Each case runs in its own subprocess so peak memory (ru_maxrss) is that case's a
 - stream: the streaming reader alone, record by record (what build-graph uses);
 - build: ``build_graph`` end to end (ingest, parquet tables, graph.pt, summary).
 
+With ``--hetero`` the records also carry creators (Zipf's law over n/4 accounts, with
+the account counts fans/following/heart/video/digg) and hashtags (Zipf's law over a
+vocabulary of n/5 tags, plus the hub tags #fyp 12%, #foryou 10%, #viral 9% and #xuhuong
+8% of videos), and the ``build-all`` case builds every node type
+(``--nodes song,creator,hashtag``) next to ``build`` (``--nodes song``) on the same file.
+
 Usage: python bench/bench_graph_build.py [--sizes 1000000,3000000] [--workdir DIR] [--keep]
+       python bench/bench_graph_build.py --hetero --sizes 1000000
 """
 
 from __future__ import annotations
@@ -38,7 +45,14 @@ CASES = {
               "s = build_graph([PATH], OUT)\nn = s['input_records']\n"
               "assert s['videos'] + s['rejected'] == n, s\n"
               "extra = {k: s[k] for k in ('videos', 'songs', 'rejected')}"),
+    "build-all": ("from mdr_graph.graph_build.build import build_graph\n"
+                  "s = build_graph([PATH], OUT, nodes='song,creator,hashtag')\nn = s['input_records']\n"
+                  "assert s['videos'] + s['rejected'] == n, s\n"
+                  "extra = {k: s[k] for k in ('videos', 'songs', 'rejected', 'nodes', 'edges_by_type', "
+                  "'components', 'largest_component')}\n"
+                  "extra['hubs'] = [(h['hashtag'], h['share']) for h in s['hashtag_hubs']]"),
 }
+HUB_TAGS = {"fyp": 0.12, "foryou": 0.10, "viral": 0.09, "xuhuong": 0.08}   # share of videos each tags
 
 # Peak memory is VmHWM (this process's own high-water mark). ru_maxrss is not used: on
 # Linux a child inherits the parent's maxrss at fork, so a small case would report the
@@ -61,9 +75,27 @@ def _url(rng: np.random.Generator, host: str, n: int) -> list[str]:
             f"x-signature={c:012x}%3D" for a, b, c in tokens]
 
 
-def generate(path: Path, n: int, seed: int = 0, chunk: int = 100_000) -> None:
-    """Write ``n`` tiktok-scraper records as ``{"headers": ..., "collector": [...]}``."""
+def _zipf_sampler(n_items: int, exponent: float = 1.0):
+    """Draw item indices with P(rank r) ~ r^-exponent, popular items spread over the id range."""
+    cdf = np.cumsum(np.arange(1, n_items + 1, dtype=np.float64) ** -exponent)
+    cdf /= cdf[-1]
+
+    def draw(rng: np.random.Generator, size) -> np.ndarray:
+        r = np.minimum(np.searchsorted(cdf, rng.random(size)), n_items - 1)
+        return (r * 2654435761 + 12345) % n_items
+    return draw
+
+
+def generate(path: Path, n: int, seed: int = 0, chunk: int = 100_000, hetero: bool = False) -> None:
+    """Write ``n`` tiktok-scraper records as ``{"headers": ..., "collector": [...]}``.
+
+    ``hetero``: creators and hashtags drawn by Zipf's law, with hub tags (see the module doc).
+    """
     rng = np.random.default_rng(seed)
+    hrng = np.random.default_rng([seed, 1])  # the creator/hashtag draws, apart from the song-only stream
+    creator_draw = _zipf_sampler(max(1, n // 4))
+    n_tags = max(1, n // 5)
+    tag_draw = _zipf_sampler(n_tags)
     n_songs = max(1, n // 2)
     # song popularity follows Zipf's law over a finite catalogue: P(rank r) ~ 1/r
     song_cdf = np.cumsum(1.0 / np.arange(1, n_songs + 1))
@@ -91,6 +123,12 @@ def generate(path: Path, n: int, seed: int = 0, chunk: int = 100_000) -> None:
             vids = start + np.arange(m)
             dup = rng.random(m) < 0.005
             broken = rng.random(m) < 0.001
+            if hetero:
+                author = creator_draw(hrng, m)
+                k_topic = hrng.integers(0, 5, size=m)
+                topic = tag_draw(hrng, (m, 4))
+                hub = {t: hrng.random(m) < p for t, p in HUB_TAGS.items()}
+                fans = hrng.lognormal(8, 2.5, size=m).astype(np.int64)
             out = []
             for i in range(m):
                 vid = int(vids[i]) if not dup[i] or vids[i] == 0 else int(rng.integers(0, vids[i]))
@@ -115,6 +153,14 @@ def generate(path: Path, n: int, seed: int = 0, chunk: int = 100_000) -> None:
                     "diggCount": int(likes[i]), "shareCount": int(shares[i]), "playCount": int(plays[i]),
                     "commentCount": int(comments[i]), "downloaded": False, "mentions": [], "hashtags": tags,
                 }
+                if hetero:
+                    names = [f"tag{topic[i, k]}" for k in range(k_topic[i])] + [t for t in HUB_TAGS if hub[t][i]]
+                    rec["hashtags"] = [{"id": str(1000 + j), "name": t, "title": "", "cover": ""}
+                                       for j, t in enumerate(names)]
+                    rec["text"] = "so good " + " ".join("#" + t for t in names)
+                    a = int(author[i])  # the account's counts depend on the account only
+                    rec["authorMeta"].update(fans=int(fans[i] % 10_000_000) + a % 997, following=a % 1500,
+                                             heart=(a * 7919) % 50_000_000, video=1 + a % 400, digg=a % 9000)
                 if broken[i]:
                     del rec["playCount"]
                 out.append(json.dumps(rec, ensure_ascii=False))
@@ -139,12 +185,16 @@ def main() -> int:
     ap.add_argument("--workdir", default=None, help="where to write the synthetic files (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     ap.add_argument("--no-write", action="store_true", help="print the results without updating docs/benchmarks.md")
+    ap.add_argument("--hetero", action="store_true",
+                    help="records with creators and hashtags (Zipf, with hubs); cases build and build-all")
     ap.add_argument("--generate", metavar="PATH", help=argparse.SUPPRESS)  # internal: write one file and exit
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.generate:
-        generate(Path(args.generate), sizes[0])
+        generate(Path(args.generate), sizes[0], hetero=args.hetero)
         return 0
+    if args.hetero:
+        return main_hetero(args, sizes)
     load_before = os.getloadavg()[0]
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-graph-build-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -204,6 +254,62 @@ def main() -> int:
     print(body)
     if not args.no_write:
         write_section("graph_build", body)
+    return 0
+
+
+def main_hetero(args: argparse.Namespace, sizes: list[int]) -> int:
+    """Creators and hashtags: ``build`` (--nodes song) and ``build-all`` (every node type) on one file."""
+    load_before = os.getloadavg()[0]
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-graph-build-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    try:
+        for n in sizes:
+            path = work / f"synthetic-hetero-{n}.json"
+            if not path.exists():
+                t = time.perf_counter()
+                subprocess.run([sys.executable, __file__, "--generate", str(path), "--sizes", str(n), "--hetero"],
+                               check=True)
+                print(f"generated {n:,} records ({path.stat().st_size / 1e9:.2f} GB) "
+                      f"in {time.perf_counter() - t:.0f} s", flush=True)
+            res = {}
+            for case in ("build", "build-all"):
+                out = work / f"graph-{n}"
+                shutil.rmtree(out, ignore_errors=True)
+                res[case] = run_case(case, path, out)
+                print(f"{n:>10,} {case:<9} {res[case]['seconds']:8.1f} s  peak {res[case]['peak_rss_mb']:9.0f} MB",
+                      flush=True)
+                shutil.rmtree(out, ignore_errors=True)
+            rows.append((n, path.stat().st_size, res))
+            if not args.keep:
+                path.unlink()
+    finally:
+        if not args.keep and not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    load_after = os.getloadavg()[0]
+    lines = ["### build-graph with creators and hashtags (every node type)", "",
+             "Synthetic tiktok-scraper records as above, plus creators (Zipf's law over n/4 accounts, with "
+             "fans/following/heart/video/digg) and hashtags (0-4 topic tags per video by Zipf's law over n/5 tags, "
+             "and the hub tags #fyp 12%, #foryou 10%, #viral 9%, #xuhuong 8% of videos). `build` is "
+             "`--nodes song`, `build-all` is `--nodes song,creator,hashtag` (creators.parquet, hashtags.parquet, "
+             "hub rule, components over the whole graph). Budget: 8 GB. Each case in its own process; peak = "
+             f"VmHWM. 1-min load average {load_before:.1f} at the start, {load_after:.1f} at the end on "
+             f"{os.cpu_count()} cores (the machine is shared; times are wall-clock under that load).", "",
+             "| records | file | case | time (s) | peak RSS (GB) | time / build |", "|---:|---:|---|---:|---:|---:|"]
+    for n, size, res in rows:
+        for case, r in res.items():
+            rel = f"{r['seconds'] / res['build']['seconds']:.2f}x" if case != "build" else ""
+            lines.append(f"| {n:,} | {size / 1e9:.2f} GB | {case} | {r['seconds']:.1f} | "
+                         f"{r['peak_rss_mb'] / 1024:.2f} | {rel} |")
+    for n, _, res in rows:
+        r = res["build-all"]
+        lines += ["", f"{n:,} records -> nodes {r['nodes']}, edges {r['edges_by_type']}; "
+                      f"{r['components']:,} components, the largest {r['largest_component']:,} nodes; "
+                      f"hub hashtags dropped: " + ", ".join(f"#{h} ({100 * s:.1f}%)" for h, s in r["hubs"]) + "."]
+    body = "\n".join(lines)
+    print(body)
+    if not args.no_write:
+        write_section("graph_build_hetero", body)
     return 0
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pandas as pd
 import pytest
 
 from mdr_graph.cli import main as cli_main
@@ -125,7 +126,7 @@ def test_record_keys_match_the_real_scrape(shared_data, records):
     assert set(records[0]) == set(real)
     for nested in ("authorMeta", "musicMeta", "covers", "videoMeta"):
         assert set(real[nested]) <= set(records[0][nested]), nested
-    assert set(records[0]["authorMeta"]) - set(real["authorMeta"]) == {"fans"}
+    assert set(records[0]["authorMeta"]) - set(real["authorMeta"]) == {"fans", "heart", "following", "video", "digg"}
     assert set(records[0]["musicMeta"]) - set(real["musicMeta"]) == {"musicUses"}
 
 
@@ -248,8 +249,12 @@ def test_components_have_unit_scale_and_the_song_shows_in_its_use_count():
     cfg = SynthConfig(n_videos=4000, n_songs=1000, seed=2)
     plan = plan_corpus(cfg)
     unit = signal.unit_components(plan.videos)
-    for c in ("visual", "audio", "meta"):
+    for c in ("visual", "audio", "hashtag"):
         assert abs(unit[c].mean()) < 0.1 and abs(unit[c].std() - 1) < 0.1, c
+    # creator-level latents are unit-scale over creators; over videos a prolific creator (Zipf) weighs more
+    a = plan.authors
+    assert abs(a["creator_lift"].mean()) < 0.1 and abs(a["creator_lift"].std() - 1) < 0.1
+    assert abs(signal.z_followers(a["log10_followers"]).mean()) < 0.1
     songs = plan.songs
     assert abs(songs["song_lift"].std() - 1) < 0.1
     assert signal.spearman(songs["song_lift"], np.log(songs["song_uses"])) > 0.85
@@ -260,6 +265,56 @@ def test_components_have_unit_scale_and_the_song_shows_in_its_use_count():
         assert 0.12 < rep[c]["variance_share"] < 0.35, (c, rep[c])
         assert rep[c]["oracle_spearman"] > 0.3
     assert rep["all"]["oracle_spearman"] > 0.9
+
+
+def test_creators_post_several_videos_and_show_their_lift_in_their_other_likes():
+    plan = plan_corpus(SynthConfig(n_videos=4000, seed=3))
+    a, v = plan.authors, plan.videos
+    assert len(a) == 1000 and a["author_degree"].min() >= 1 and a["author_degree"].sum() == 4000
+    assert a["author_degree"].max() >= 10 * np.median(a["author_degree"])       # Zipf: a few prolific creators
+    assert (v.groupby("author_index").size().sort_index().to_numpy() == a["author_degree"].to_numpy()).all()
+    # all of a creator's videos share its lift; the lift shows in the likes earned outside the corpus
+    assert (v.groupby("author_id")["creator_lift"].nunique() == 1).all()
+    assert signal.spearman(a["creator_lift"], np.log(a["other_hearts"])) > 0.85
+    assert abs(signal.spearman(a["creator_lift"], a["log10_followers"])) < 0.1   # apart from the meta part
+    assert abs(signal.spearman(a["creator_lift"], a["author_degree"])) < 0.1     # counting videos is no shortcut
+    corpus_likes = v.groupby("author_index")["likes"].sum().reindex(a["author_index"]).to_numpy()
+    assert (a["hearts"].to_numpy() == a["other_hearts"].to_numpy() + corpus_likes).all()
+
+
+def test_hashtags_are_shared_topics_plus_hubs():
+    plan = plan_corpus(SynthConfig(n_videos=4000, seed=4))
+    v, topics = plan.videos, plan.topics
+    share = pd.Series([t for tags in v["hashtags"] for t in tags]).value_counts() / len(v)
+    for hub in signal.HUB_TAGS:
+        assert 0.08 <= share[hub] <= 0.15, (hub, share[hub])                   # like #fyp, #viral on real data
+    assert share.drop(list(signal.HUB_TAGS)).max() < 0.04                     # below build-graph's hub threshold
+    assert (v["hashtag_count"] == v["hashtags"].map(len)).all()
+    has = v["hashtag_count"] > 0
+    assert all(t in tags for t, tags in zip(v.loc[has, "topic_hashtag"], v.loc[has, "hashtags"]))
+    assert (v.loc[~has, "topic_hashtag"] == "").all() and v.loc[~has, "topic_lift"].isna().all()
+    per_topic = v[has].groupby("topic_hashtag").size()
+    assert len(per_topic) > 0.95 * len(topics) and per_topic.median() >= 5   # topics are shared across videos
+
+
+def test_the_graph_sees_creators_and_hashtags(tmp_path):
+    """The synthetic scrape builds with every node type; hubs are dropped, topics kept, lifts visible."""
+    from mdr_graph.graph_build.build import build_graph
+    from mdr_graph.synth.metadata import scraper_dump
+
+    plan = plan_corpus(SynthConfig(n_videos=1500, seed=6))
+    (tmp_path / "metadata.json").write_text(json.dumps(scraper_dump(plan)))
+    s = build_graph([tmp_path / "metadata.json"], tmp_path / "g", nodes="song,creator,hashtag")
+    assert s["videos"] == 1500 and s["nodes"]["creator"] == len(plan.authors)
+    assert {h["hashtag"] for h in s["hashtag_hubs"]} == set(signal.HUB_TAGS)
+    used = set(plan.videos["topic_hashtag"]) - {""}
+    assert used <= set(pd.read_parquet(tmp_path / "g" / "hashtags.parquet")["hashtag"])  # no topic is a hub
+    creators = pd.read_parquet(tmp_path / "g" / "creators.parquet")
+    lift = plan.authors.set_index("author_id").loc[creators["creator_id"], "creator_lift"].to_numpy()
+    # the creator node feature holds the lift (through the other videos' likes), not the corpus likes
+    assert signal.spearman(lift, np.log(creators["hearts_other"].to_numpy(dtype=float))) > 0.85
+    assert (creators["hearts_other"].to_numpy() ==
+            plan.authors.set_index("author_id").loc[creators["creator_id"], "other_hearts"].to_numpy()).all()
 
 
 def test_engagement_counts_are_plausible():
@@ -339,7 +394,7 @@ def test_cli_writes_a_corpus_and_reports_bad_input(tmp_path, capsys):
     assert saved["n_videos"] == 4 and saved["seed"] == 9
     # the saved config reproduces the corpus
     cfg = resolve(SynthConfig, argparse.Namespace(config=str(out / "config.toml")), "synth")
-    assert cfg == SynthConfig(n_videos=4, n_songs=2, seconds=0.5, seed=9)
+    assert cfg == SynthConfig(n_videos=4, n_songs=2, n_creators=1, seconds=0.5, seed=9)
     assert cli_main(["synth", "--out", str(tmp_path / "bad"), "--videos", "3", "--songs", "5"]) == 2
     assert "--songs=5" in capsys.readouterr().err
     assert cli_main(["synth", "--out", str(tmp_path / "bad"), "--width", "100", "--height", "100"]) == 2

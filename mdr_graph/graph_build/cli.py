@@ -8,7 +8,7 @@ Writes to GRAPHDIR: videos.parquet (one row per accepted video), songs.parquet (
 per song, with its degree), graph.pt (the PyG HeteroData), rejects.jsonl (one line per
 rejected record: source, position, reason, detail), config.toml and summary.json.
 Every input record is either a video or a reject: videos + rejected == input_records.
-Reject reasons: missing_video_id, missing_song_id, missing_counts, bad_count,
+Reject reasons: missing_video_id, missing_counts, bad_count,
 negative_count, bad_timestamp, created_after_scrape, duplicate_exact (a later identical
 copy of a kept video), duplicate_conflicting (a later copy that differs),
 path_escapes_root, not_a_record, not_a_video, bad_json (a JSON-lines line),
@@ -46,6 +46,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scrape-time", default=None, metavar="ISO",
                    help="when the scrape was taken, for records that do not say (default: the latest create "
                         "time in the input); ISO 8601 or epoch seconds")
+    p.add_argument("--target-column", default=None, metavar="NAME",
+                   help="take the target from this field (a CSV column, a record key; smp-video: a field of "
+                        "popularity_S.jsonl, default popularity) instead of computing it from the counts; "
+                        "it is stored as popularity_raw and summary.json says which target was used")
+    p.add_argument("--nodes", default=None, metavar="TYPES",
+                   help="node types besides video, comma-separated from song,creator,hashtag (default song: "
+                        "the song-video graph); each is joined to videos in both directions")
+    p.add_argument("--hashtag-max-df", type=float, default=None, metavar="SHARE",
+                   help="hub rule: a hashtag on more than this share of the videos (and on at least "
+                        "--hashtag-min-hub-videos of them) is not a node; summary.json lists the dropped hubs "
+                        "(default 0.05; 1 keeps every tag)")
+    p.add_argument("--hashtag-min-hub-videos", type=int, default=None, metavar="N",
+                   help="a hashtag on fewer videos than this is never a hub (default 10)")
     p.add_argument("--export", action="append", default=None, choices=("graphml", "gexf"),
                    help="also write graph.graphml / graph.gexf through networkx (repeatable)")
     p.add_argument("--config", default=None,
@@ -59,6 +72,7 @@ def _config(args: argparse.Namespace):
     ns = argparse.Namespace(**vars(args))
     ns.inputs = args.inputs or None
     ns.columns = parse_column_map(args.columns) if args.columns else None
+    ns.nodes = [n.strip() for n in args.nodes.split(",") if n.strip()] if args.nodes else None
     cfg = resolve(BuildGraphConfig, ns, "build_graph")
     if not cfg.inputs:
         raise UserError("give at least one INPUT file or directory")
@@ -75,14 +89,26 @@ def _print_summary(s: dict, out: str) -> None:
         f"  videos        {s['videos']:>12,}",
         f"  songs         {s['songs']:>12,}",
         f"  edges         {s['edges']:>12,}",
+        f"  no song       {s['videos_without_song']:>12,}",
         f"  rejected      {s['rejected']:>12,}" + (f"  (see {out}/rejects.jsonl)" if s["rejected"] else ""),
     ]
     for code, n in s["rejects_by_reason"].items():
         lines.append(f"    {code:<24}{n:>10,}")
+    for t, n in s.get("nodes", {}).items():
+        if t not in ("video", "song"):
+            lines.append(f"  {t + 's':<14}{n:>12,}")
+    for name, n in s.get("edges_by_type", {}).items():
+        if not name.endswith("uses__song"):
+            lines.append(f"  {name.replace('__', ' '):<26}{n:>12,} edges")
+    if s.get("hashtag_hubs"):
+        lines.append("  hub hashtags dropped: " + ", ".join(f"#{h['hashtag']} ({100 * h['share']:.1f}%)"
+                                                          for h in s["hashtag_hubs"][:10]))
     d = s["song_degree"]
     if s["songs"]:
         lines.append(f"  song degree: max {d['max']:,}, mean {d['mean']:.2f}, median {d['median']:g}; "
                      f"{d['ones']:,} songs have one video")
+    t = s["target"]
+    lines.append(f"  target: {'given, ' + t['column'] if t.get('kind') == 'given' else 'computed, ' + t['formula']}")
     src = s["scrape_time_sources"]
     if src.get("latest_create_time"):
         lines.append(f"  scrape time: none in the input, so the latest create time {s['scrape_time_fallback']} "
@@ -100,6 +126,8 @@ def main(args: argparse.Namespace) -> int:
     cfg = _config(args)
     summary = build_graph(cfg.inputs, cfg.out, fmt=cfg.format, columns=cfg.columns, media_root=cfg.media_root,
                           scrape_time=cfg.scrape_time, export=cfg.export, show_progress=True,
+                          target_column=cfg.target_column, nodes=cfg.nodes, hashtag_max_df=cfg.hashtag_max_df,
+                          hashtag_min_hub_videos=cfg.hashtag_min_hub_videos,
                           echo=lambda m: print(m, file=sys.stderr))
     _print_summary(summary, cfg.out)
     if summary["videos"] == 0:

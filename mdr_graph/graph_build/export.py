@@ -1,7 +1,10 @@
-"""Export the song-video graph through networkx (GraphML or GEXF) for Gephi and other tools.
+"""Export the graph through networkx (GraphML or GEXF) for Gephi and other tools.
 
-Node ids are ``video:<video_id>`` and ``song:<song_id>`` so the two id spaces cannot
-collide; each node has ``type`` (video/song), ``bipartite`` (0/1) and ``label``. Video
+Node ids are ``video:<video_id>``, ``song:<song_id>``, ``creator:<creator_id>`` and
+``hashtag:<hashtag>`` so the id spaces cannot collide; each node has ``type``
+(video/song/creator/hashtag), ``bipartite`` (0 for videos, 1 for the rest) and
+``label``; each edge has ``relation`` (uses/posted_by/tagged) when there are creators or
+hashtags. Every node type of the graph is exported. Video
 nodes carry their metadata, engagement counts and ``popularity_raw`` so a Gephi user
 can size or colour by them: this file is for looking at the data, never a model input.
 Null values are left out of a node's attributes (GraphML and GEXF have no null).
@@ -50,15 +53,42 @@ def to_networkx(videos: pd.DataFrame, songs: pd.DataFrame) -> nx.Graph:
         attrs = {"type": "video", "bipartite": 0, "label": str(row[0])}
         attrs.update({c: x for c, x in zip(v_cols, map(_plain, row[2:])) if x is not None})
         g.add_node(f"video:{row[0]}", **attrs)
-        g.add_edge(f"video:{row[0]}", f"song:{row[1]}")
+        if not pd.isna(row[1]):  # a video without a song has no song edge
+            g.add_edge(f"video:{row[0]}", f"song:{row[1]}")
     return g
 
 
-def write_networkx(videos: pd.DataFrame, songs: pd.DataFrame, path: str | os.PathLike, fmt: str) -> None:
-    """Write ``graphml`` or ``gexf`` to ``path`` (atomically)."""
+def add_entities(g: nx.Graph, data) -> None:
+    """Add the creator and hashtag nodes of a ``HeteroData`` and their edges to the video nodes."""
+    from mdr_graph.graph_build.schema import EDGE_TYPES, ID_ATTRS
+
+    vids = data["video"].video_id
+    for t in ("creator", "hashtag"):
+        if t not in data.node_types:
+            continue
+        ids = getattr(data[t], ID_ATTRS[t])
+        fwd = EDGE_TYPES[t][0]
+        ei = data[fwd].edge_index.numpy()
+        deg = np.bincount(ei[1], minlength=len(ids))
+        for i, node_id in enumerate(ids):
+            g.add_node(f"{t}:{node_id}", type=t, bipartite=1, label=str(node_id), degree=int(deg[i]))
+        g.add_edges_from(((f"video:{vids[a]}", f"{t}:{ids[b]}", {"relation": fwd[1]})
+                          for a, b in zip(ei[0].tolist(), ei[1].tolist())))
+    if any(t in data.node_types for t in ("creator", "hashtag")):
+        for _, _, attrs in g.edges(data=True):
+            attrs.setdefault("relation", "uses")  # the video-song edges
+
+
+def write_networkx(videos: pd.DataFrame, songs: pd.DataFrame, path: str | os.PathLike, fmt: str,
+                   data=None) -> None:
+    """Write ``graphml`` or ``gexf`` to ``path`` (atomically); with ``data``, every node type of the graph."""
     from mdr_graph.io import atomic_path
 
     g = to_networkx(videos, songs)
+    if data is not None:
+        if "song" not in data.node_types:  # the graph has no song nodes: neither does its export
+            g.remove_nodes_from([n for n, t in g.nodes(data="type") if t == "song"])
+        add_entities(g, data)
     with atomic_path(path) as tmp:
         if fmt == "graphml":
             nx.write_graphml(g, tmp)

@@ -61,3 +61,34 @@ def song_features(songs: pd.DataFrame) -> np.ndarray:
     if not n:
         return np.zeros((0, len(SONG_FEATURES)), np.float32)
     return np.stack([orig_v, orig_missing, uses, uses_missing], axis=1).astype(np.float32)
+
+
+# What the scrape knows about the account, never its videos' engagement here: ``hearts_other``
+# leaves out the likes of the creator's videos in the data set (see entities.creators_table).
+CREATOR_FEATURES = [
+    "log_followers", "followers_missing", "log_following", "following_missing",
+    "log_videos", "videos_missing", "log_hearts_other", "hearts_missing", "log_diggs", "diggs_missing",
+]
+# A tag's own text; how often it is used here is its degree, which link prediction must not see.
+HASHTAG_FEATURES = ["log_chars", "non_ascii"]
+
+
+def creator_features(creators: pd.DataFrame) -> np.ndarray:
+    """``[n_creators, len(CREATOR_FEATURES)]`` float32 features, one row per ``creators`` row."""
+    n = len(creators)
+    if not n:
+        return np.zeros((0, len(CREATOR_FEATURES)), np.float32)
+    cols = []
+    for name in ("followers", "following", "videos", "hearts_other", "diggs"):
+        cols.extend(_log1p_or_zero(creators[name]) if name in creators else (np.zeros(n), np.ones(n)))
+    return np.stack(cols, axis=1).astype(np.float32)
+
+
+def hashtag_features(hashtags: pd.DataFrame) -> np.ndarray:
+    """``[n_hashtags, len(HASHTAG_FEATURES)]`` float32 features, one row per ``hashtags`` row."""
+    tags = hashtags["hashtag"].astype(str).tolist()
+    if not tags:
+        return np.zeros((0, len(HASHTAG_FEATURES)), np.float32)
+    chars = np.fromiter((len(t) for t in tags), dtype=np.float64, count=len(tags))
+    non_ascii = np.fromiter((not t.isascii() for t in tags), dtype=np.float64, count=len(tags))
+    return np.stack([np.log1p(chars), non_ascii], axis=1).astype(np.float32)

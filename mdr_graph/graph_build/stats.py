@@ -9,6 +9,9 @@ The degree distribution uses log2 bins (1, 2-3, 4-7, ...) because song popularit
 heavy-tailed: a few songs carry thousands of videos, most carry one. Connected
 components are counted on the graph itself (graph.pt); in a song-video graph each song
 with its videos is one component, so the largest component is the most used song.
+With creator and hashtag nodes (``build-graph --nodes``), each node type also gets its
+count, degree distribution, hubs (its top nodes by degree) and the components of the
+video-type graph alone; the hub hashtags the build dropped are listed from summary.json.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mdr_graph.errors import UserError
+from mdr_graph.graph_build.schema import EDGE_TYPES, ENTITY_TYPES, ID_ATTRS
 
 
 def degree_stats(deg: np.ndarray) -> dict[str, Any]:
@@ -61,11 +65,32 @@ def connected_components(edge_index: np.ndarray, n_src: int, n_dst: int) -> np.n
     Nodes are ``src`` 0..n_src-1 then ``dst`` 0..n_dst-1. Vectorised label propagation
     with pointer jumping: a few numpy passes even for millions of edges.
     """
-    n = n_src + n_dst
-    if n == 0:
-        return np.zeros(0, np.int64)
     u = np.asarray(edge_index[0], dtype=np.int64)
     v = np.asarray(edge_index[1], dtype=np.int64) + n_src
+    return component_sizes(u, v, n_src + n_dst)
+
+
+def hetero_components(data) -> np.ndarray:
+    """Component sizes (largest first) of a ``HeteroData`` over all its node and edge types."""
+    from mdr_graph.graph_build.schema import EDGE_TYPES
+
+    offset, n = {}, 0
+    for t in data.node_types:
+        offset[t] = n
+        n += int(data[t].num_nodes)
+    us, vs = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for fwd, _ in EDGE_TYPES.values():
+        if fwd in data.edge_types:
+            ei = data[fwd].edge_index.numpy()
+            us.append(ei[0].astype(np.int64) + offset[fwd[0]])
+            vs.append(ei[1].astype(np.int64) + offset[fwd[2]])
+    return component_sizes(np.concatenate(us), np.concatenate(vs), n)
+
+
+def component_sizes(u: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
+    """Sizes of the connected components (largest first) of ``n`` nodes joined by edges ``u[i]-v[i]``."""
+    if n == 0:
+        return np.zeros(0, np.int64)
     label = np.arange(n, dtype=np.int64)
     while True:
         m = np.minimum(label[u], label[v])
@@ -91,7 +116,6 @@ def graph_stats(graph_dir: str | Path, top: int = 10) -> dict[str, Any]:
     with warnings.catch_warnings():  # torch_geometric's import warns about torch.jit; not ours to fix
         warnings.filterwarnings("ignore", category=FutureWarning)
         from mdr_graph.graph_build.graph import load_graph
-    from mdr_graph.graph_build.schema import VIDEO_EDGE
     from mdr_graph.io import read_json
 
     graph_dir = Path(graph_dir)
@@ -106,20 +130,40 @@ def graph_stats(graph_dir: str | Path, top: int = 10) -> dict[str, Any]:
                   "degree": int(r.degree), "song_uses": None if pd.isna(r.song_uses) else int(r.song_uses)}
                  for r in songs.iloc[order].itertuples()]
     data = load_graph(graph_dir)
-    ei = data[VIDEO_EDGE].edge_index.numpy()
-    n_video, n_song = len(data["video"].video_id), len(data["song"].song_id)
-    sizes = connected_components(ei, n_video, n_song)
+    n_nodes = sum(int(data[t].num_nodes) for t in data.node_types)
+    sizes = hetero_components(data)
     deg = songs["degree"].to_numpy()
     return {
         "summary": summary,
         "top_songs": top_songs,
         "song_degree": degree_stats(deg),
         "song_degree_histogram": log_histogram(deg),
-        "components": {"count": int(len(sizes)), "largest": int(sizes[0]) if len(sizes) else 0,
-                       "largest_share": round(float(sizes[0]) / (n_video + n_song), 4) if len(sizes) else 0.0,
-                       "isolated_nodes": int((sizes == 1).sum()),
-                       "size_histogram": log_histogram(sizes)},
+        "components": _components(sizes, n_nodes),
+        "node_types": {t: node_type_stats(data, t, top) for t in ENTITY_TYPES if t in data.node_types},
     }
+
+
+def _components(sizes: np.ndarray, n_nodes: int) -> dict[str, Any]:
+    return {"count": int(len(sizes)), "largest": int(sizes[0]) if len(sizes) else 0,
+            "largest_share": round(float(sizes[0]) / n_nodes, 4) if len(sizes) else 0.0,
+            "isolated_nodes": int((sizes == 1).sum()), "size_histogram": log_histogram(sizes)}
+
+
+def node_type_stats(data, node_type: str, top: int = 10) -> dict[str, Any]:
+    """One entity type: count, degree distribution, its hubs (top nodes by degree), and the
+    components of the video-``node_type`` graph alone (which videos this relation joins)."""
+    fwd = EDGE_TYPES[node_type][0]
+    ei = data[fwd].edge_index.numpy() if fwd in data.edge_types else np.zeros((2, 0), np.int64)
+    n, n_video = int(data[node_type].num_nodes), int(data["video"].num_nodes)
+    deg = np.bincount(ei[1], minlength=n) if n else np.zeros(0, np.int64)
+    ids = getattr(data[node_type], ID_ATTRS[node_type])
+    order = np.argsort(-deg, kind="stable")[:top]
+    sizes = connected_components(ei, n_video, n)
+    linked_videos = int(len(np.unique(ei[0]))) if ei.shape[1] else 0
+    return {"count": n, "edges": int(ei.shape[1]), "videos_linked": linked_videos,
+            "degree": degree_stats(deg), "degree_histogram": log_histogram(deg),
+            "hubs": [{"id": str(ids[i]), "degree": int(deg[i])} for i in order],
+            "components": _components(sizes, n_video + n)}
 
 
 def _s(v: Any) -> str | None:
@@ -166,6 +210,25 @@ def format_stats(st: dict[str, Any]) -> str:
     c = st["components"]
     lines += ["", f"connected components: {c['count']:,}; largest {c['largest']:,} nodes "
                   f"({100 * c['largest_share']:.2f}% of the graph); {c['isolated_nodes']:,} isolated nodes"]
+    for t, nt in st.get("node_types", {}).items():
+        d, c = nt["degree"], nt["components"]
+        lines += ["", f"{t}: {nt['count']:,} nodes, {nt['edges']:,} edges to {nt['videos_linked']:,} videos; "
+                      f"degree max {d['max']:,}, mean {d['mean']:.2f}, median {d['median']:g}, p99 {d['p99']:g}; "
+                      f"{d['ones']:,} with one video",
+                  f"  video-{t} components: {c['count']:,}; largest {c['largest']:,} nodes "
+                  f"({100 * c['largest_share']:.2f}%)",
+                  f"  {'degree':>12} {'nodes':>10} {'edges':>10}"]
+        for b in nt["degree_histogram"]:
+            rng = f"{b['min']}" if b["min"] == b["max"] else f"{b['min']}-{b['max']}"
+            lines.append(f"  {rng:>12} {b['nodes']:>10,} {b['edges']:>10,}")
+        if nt["hubs"]:
+            lines.append("  hubs: " + ", ".join(f"{_cut(h['id'], 24)} ({h['degree']:,})" for h in nt["hubs"]))
+    hubs = s.get("hashtag_hubs")
+    if hubs:
+        rule = s.get("hashtag_rule", {})
+        lines.append(f"  dropped hub hashtags (on more than {100 * rule.get('max_df', 0):g}% of videos): "
+                     + ", ".join(f"#{h['hashtag']} ({100 * h['share']:.1f}%)" for h in hubs[:20])
+                     + (f", and {len(hubs) - 20} more" if len(hubs) > 20 else ""))
     return "\n".join(lines)
 
 

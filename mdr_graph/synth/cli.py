@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mdr_graph.config import resolve
+from mdr_graph.synth import signal
 from mdr_graph.synth.config import CODECS, SynthConfig
 
 
@@ -18,6 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=None, metavar="K", help="corpus seed (0)")
     g.add_argument("--zipf", dest="zipf_exponent", type=float, default=None, metavar="A",
                    help="song popularity exponent: P(rank r) ~ r^-A (1.1); 0 spreads videos evenly")
+    g.add_argument("--creators", dest="n_creators", type=int, default=None, metavar="C",
+                   help="number of creators, 1..N; every creator posts at least one video (default N//4)")
+    g.add_argument("--creator-zipf", dest="creator_zipf", type=float, default=None, metavar="A",
+                   help="creator activity exponent: P(rank r) ~ r^-A (1.1)")
     g.add_argument("--days", type=int, default=None, help="posting dates spread over this many days (30)")
     g.add_argument("--end-date", dest="end_date", default=None, metavar="YYYY-MM-DD",
                    help="UTC day of the newest video, whose createTime is the scrape time (2020-12-21)")
@@ -34,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write N broken files (truncated, empty, garbage in turn), flagged in truth.csv (0)")
     s = p.add_argument_group("planted signal (see docs/synthetic-corpus.md)")
     s.add_argument("--intercept", type=float, default=None, help="mean log popularity per day (8.0)")
-    for c in ("song", "visual", "audio", "meta"):
+    for c in ("song", "visual", "audio", "meta", "creator", "hashtag"):
         s.add_argument(f"--w-{c}", dest=f"w_{c}", type=float, default=None, metavar="W",
                        help=f"weight of the {c} component (0.7)")
     s.add_argument("--noise", dest="noise_sd", type=float, default=None, metavar="SD",
@@ -57,9 +62,11 @@ def main(args: argparse.Namespace) -> int:
           f"codec {s['codec']}+aac")
     print(f"  song degree: max {deg['max']}, median {deg['median']:g}, {deg['songs_with_one_video']} songs "
           f"with one video; without audio: {s['without_audio']}; corrupt: {sum(s['corrupt'].values())}")
+    def _fmt(x):  # None: a constant component (e.g. one creator in a tiny corpus)
+        return "n/a" if x is None else f"{x:.2f}"
     print("  oracle Spearman vs popularity_raw: " + ", ".join(
-        f"{c} {sig[c]['oracle_spearman']:.2f}" for c in ("song", "visual", "audio", "meta"))
-        + f", all {sig['all']['oracle_spearman']:.2f}")
+        f"{c} {_fmt(sig[c]['oracle_spearman'])}" for c in signal.COMPONENTS)
+        + f", all {_fmt(sig['all']['oracle_spearman'])}")
     print(f"  wrote {s['metadata']}, {s['truth']}, {s['videos_dir']}/")
     print(f"  next: {s['build_graph']}")
     return 0

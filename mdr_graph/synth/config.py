@@ -16,7 +16,7 @@ from mdr_graph.errors import UserError
 
 # Bumped whenever the generator's output changes for the same settings, so a corpus
 # written by an older generator is never silently "resumed" with newer files.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: creators with several videos (Zipf), shared hashtags, creator and hashtag effects
 
 CODECS = ("auto", "libx264", "mpeg4")
 
@@ -25,9 +25,9 @@ CODECS = ("auto", "libx264", "mpeg4")
 class SynthConfig:
     """Corpus size, media format and the planted signal's weights.
 
-    Signal: ``score = intercept + w_song*song + w_visual*visual + w_audio*audio + w_meta*meta``
-    where each unweighted part has unit variance by construction; the observed
-    popularity is ``score + N(0, noise_sd)``. See docs/synthetic-corpus.md.
+    Signal: ``score = intercept + w_song*song + w_visual*visual + w_audio*audio + w_meta*meta
+    + w_creator*creator + w_hashtag*hashtag`` where each unweighted part has unit variance by
+    construction; the observed popularity is ``score + N(0, noise_sd)``. See docs/synthetic-corpus.md.
     """
 
     n_videos: int = 200
@@ -44,6 +44,8 @@ class SynthConfig:
     corrupt: int = 0                    # number of deliberately broken files (truncated, empty, garbage)
     # corpus structure
     zipf_exponent: float = 1.1          # song popularity: P(rank r) ~ r^-a on top of one video per song
+    n_creators: int | None = None       # None: max(1, n_videos // 4); every creator posts >= 1 video
+    creator_zipf: float = 1.1           # creator activity: P(rank r) ~ r^-a on top of one video each
     days: int = 30                      # createTime spread (days before the newest video)
     end_date: str = "2020-12-21"        # UTC day of the newest video, which defines the scrape time
     # planted signal
@@ -52,16 +54,23 @@ class SynthConfig:
     w_visual: float = 0.7
     w_audio: float = 0.7
     w_meta: float = 0.7
+    w_creator: float = 0.7
+    w_hashtag: float = 0.7
     noise_sd: float = 0.5
 
     @property
     def songs(self) -> int:
         return self.n_songs if self.n_songs is not None else max(1, self.n_videos // 4)
 
+    @property
+    def creators(self) -> int:
+        return self.n_creators if self.n_creators is not None else max(1, self.n_videos // 4)
+
     def resolved(self) -> dict:
         """The settings with defaults filled in: saved as config.toml, compared when resuming."""
         d = dataclasses.asdict(self)
         d["n_songs"] = self.songs
+        d["n_creators"] = self.creators
         return d
 
 
@@ -76,6 +85,10 @@ def validate(cfg: SynthConfig) -> SynthConfig:
         bad("--videos", cfg.n_videos, "need at least one video")
     if not 1 <= cfg.songs <= cfg.n_videos:
         bad("--songs", cfg.songs, f"must be between 1 and --videos ({cfg.n_videos}), since every song is used")
+    if not 1 <= cfg.creators <= cfg.n_videos:
+        bad("--creators", cfg.creators, f"must be between 1 and --videos ({cfg.n_videos}), since every creator posts")
+    if not 0.0 <= cfg.creator_zipf <= 4.0:
+        bad("--creator-zipf", cfg.creator_zipf, "use 0 (uniform) to 4 (one creator posts nearly everything)")
     if not 0.5 <= cfg.seconds <= 120:
         bad("--seconds", cfg.seconds, "use 0.5 to 120 seconds")
     for flag, v in (("--width", cfg.width), ("--height", cfg.height)):
@@ -101,7 +114,7 @@ def validate(cfg: SynthConfig) -> SynthConfig:
         date.fromisoformat(cfg.end_date)
     except (TypeError, ValueError):
         bad("--end-date", cfg.end_date, "write it as YYYY-MM-DD")
-    for name in ("intercept", "w_song", "w_visual", "w_audio", "w_meta", "noise_sd"):
+    for name in ("intercept", "w_song", "w_visual", "w_audio", "w_meta", "w_creator", "w_hashtag", "noise_sd"):
         v = getattr(cfg, name)
         if not isinstance(v, (int, float)) or not math.isfinite(v):
             bad(name, v, "must be a finite number")

@@ -145,6 +145,10 @@ def write_corpus(cfg: SynthConfig, out_dir: str | os.PathLike, workers: int | No
         "videos_dir": str((out / VIDEOS_DIR).resolve()),
         "videos": len(plan.videos), "songs": len(plan.songs),
         "authors": int(plan.videos["author_id"].nunique()),
+        "creator_degree": {"max": int(plan.authors["author_degree"].max()),
+                           "median": float(plan.authors["author_degree"].median()),
+                           "with_one_video": int((plan.authors["author_degree"] == 1).sum())},
+        "topic_hashtags": int(len(plan.topics)),
         "without_audio": int((~plan.videos["has_audio"]).sum()),
         "corrupt": {k: int(n) for k, n in plan.videos.loc[plan.videos["corrupt"] != "", "corrupt"].value_counts()
                     .sort_index().items()},

@@ -2,8 +2,10 @@
 
 ``metadata.json`` has the shape of ``tiktok-scraper``'s trending output
 (``{"headers": ..., "collector": [record, ...], "zip": ""}``, see
-../shared/data/tiktok-scraper/trending-2020-12.json) with two documented extensions
-the graph builder reads: ``authorMeta.fans`` (follower count) and
+../shared/data/tiktok-scraper/trending-2020-12.json) with documented extensions the
+graph builder reads: ``authorMeta.fans`` (follower count), ``authorMeta.heart`` (likes
+the account's videos received), ``authorMeta.following``, ``authorMeta.video``,
+``authorMeta.digg`` (the later tiktok-scraper's account fields) and
 ``musicMeta.musicUses`` (the song's platform-wide use count). URLs point at the
 reserved ``.invalid`` domain: they look like the real thing and can never resolve.
 """
@@ -26,14 +28,16 @@ CDN = "https://synthetic.invalid"
 # truth.csv: identifiers, the answer (score, its parts, noise, popularity_raw), then raw latents.
 TRUTH_COLUMNS = [
     "video_id", "song_id", "author_id", "video_file", "has_audio", "corrupt",
-    "score", "song", "visual", "audio", "meta", "noise", "popularity_raw",
+    "score", "song", "visual", "audio", "meta", "creator", "hashtag", "noise", "popularity_raw",
     "create_time", "age_days", "duration_s", "n_frames",
     "song_lift", "song_uses", "song_degree", "song_original", "song_base_hz", "song_bpm",
     "brightness", "motion", "hue", "direction", "loudness_db", "voice_hz",
     "log10_followers", "fans", "hour_utc", "hashtag_count",
+    "creator_lift", "author_degree", "author_hearts", "author_other_hearts", "topic_hashtag", "topic_lift",
     "plays", "likes", "shares", "comments",
 ]
-TRUTH_DTYPES = {"video_id": str, "song_id": str, "author_id": str, "corrupt": str, "video_file": str}
+TRUTH_DTYPES = {"video_id": str, "song_id": str, "author_id": str, "corrupt": str, "video_file": str,
+                "topic_hashtag": str}
 
 
 def video_file(video_id: str) -> str:
@@ -63,6 +67,10 @@ def records(plan: CorpusPlan) -> list[dict]:
                 "signature": "",
                 "avatar": f"{CDN}/avatar/{a['author_id']}.jpeg",
                 "fans": int(a["fans"]),                      # extension: follower count
+                "heart": int(a["hearts"]),                   # extension: likes its videos received
+                "following": int(a["following"]),            # extension
+                "video": int(a["videos"]),                   # extension: videos posted (>= its videos here)
+                "digg": int(a["digg"]),                      # extension: likes it gave
             },
             "musicMeta": {
                 "musicId": sid,
@@ -107,6 +115,9 @@ def truth_table(plan: CorpusPlan) -> pd.DataFrame:
         v[col] = songs[col].reindex(v["song_index"]).to_numpy()
     v["video_file"] = [video_file(i) for i in v["video_id"]]
     v["direction"] = v["direction"].astype(np.int64)
+    authors = plan.authors.set_index("author_index")
+    v["author_hearts"] = authors["hearts"].reindex(v["author_index"]).to_numpy()
+    v["author_other_hearts"] = authors["other_hearts"].reindex(v["author_index"]).to_numpy()
     return v[TRUTH_COLUMNS].reset_index(drop=True)
 
 

@@ -1,8 +1,9 @@
 """Draw everything about a corpus except its pixels and samples: a pure function of the config.
 
-The plan fixes, per video, its song, author, posting time, media latents (brightness,
-motion, loudness, pitch, ...), the planted score and the engagement counts that encode
-it; per song its lift, platform use count and sound; per author the follower count.
+The plan fixes, per video, its song, author, hashtags, posting time, media latents
+(brightness, motion, loudness, pitch, ...), the planted score and the engagement counts
+that encode it; per song its lift, platform use count and sound; per author the follower
+count, the creator lift and the account counts that show it; per topic hashtag its lift.
 Media rendering, metadata.json and truth.csv are all read off the plan, so they cannot
 disagree with each other.
 
@@ -29,7 +30,6 @@ MELODY_NOTES = 8
 SONG_BASE_HZ = (110.0, 330.0)          # per-song root pitch (log-uniform): the song's audible identity
 SONG_BPM = (80.0, 150.0)
 USES_LOG10 = (3.5, 0.8, 0.3)           # log10(platform uses) = a + b*song_lift + c*N(0,1)
-AUTHORS_PER_VIDEO = 0.6
 MAX_LOG_TARGET = 30.0                  # keeps counts inside int64 whatever the weights
 
 
@@ -43,7 +43,8 @@ class CorpusPlan:
     config: SynthConfig
     videos: pd.DataFrame      # one row per video, in metadata order
     songs: pd.DataFrame       # one row per song (every song has >= 1 video)
-    authors: pd.DataFrame     # one row per author (some have no video)
+    authors: pd.DataFrame     # one row per author (every author has >= 1 video)
+    topics: pd.DataFrame      # one row per topic hashtag: name, lift, share
     scrape_time: int          # epoch seconds: the newest video's createTime
 
 
@@ -96,7 +97,7 @@ def _songs(cfg: SynthConfig) -> pd.DataFrame:
 
 
 def _authors(cfg: SynthConfig) -> pd.DataFrame:
-    A = max(1, round(AUTHORS_PER_VIDEO * cfg.n_videos))
+    A = cfg.creators
     rng = stream(cfg.seed, "authors")
     mu, sd = signal.FOLLOWERS_LOG10
     fans = np.rint(10 ** np.clip(rng.normal(mu, sd, A), *signal.FOLLOWERS_CLIP)).astype(np.int64)
@@ -110,9 +111,59 @@ def _authors(cfg: SynthConfig) -> pd.DataFrame:
         people.append((handle, nick))
     joined = rng.integers(1_540_000_000, 1_590_000_000, A)   # late 2018 to mid 2020
     ids = _unique_ids(joined, rng)
+    # The creator effect: a lift shared by all the creator's videos, independent of its followers,
+    # that shows in the likes its videos outside the corpus have earned (authorMeta.heart).
+    crng = stream(cfg.seed, "creator")
+    lift = crng.standard_normal(A)
+    a, b, c = signal.HEARTS_LOG10
+    other_hearts = np.rint(10 ** (a + b * lift + c * crng.standard_normal(A))).astype(np.int64)
+    degree = song_degrees(cfg.n_videos, A, cfg.creator_zipf, stream(cfg.seed, "author_degree"))
     return pd.DataFrame({"author_index": np.arange(A), "author_id": ids, "author_name": [p[0] for p in people],
                          "author_nick": [p[1] for p in people], "fans": fans, "verified": verified,
-                         "log10_followers": np.log10(fans)})
+                         "log10_followers": np.log10(fans), "creator_lift": lift, "author_degree": degree,
+                         "other_hearts": other_hearts,
+                         "other_videos": crng.poisson(20, A).astype(np.int64),       # nuisances
+                         "following": crng.integers(0, 2000, A), "digg": crng.integers(0, 50_000, A)})
+
+
+def _topics(cfg: SynthConfig) -> tuple[pd.DataFrame, list[str]]:
+    """Topic hashtags: a lift each, Zipf-like popularity capped below build-graph's hub threshold."""
+    T = max(4, round(signal.TOPICS_PER_VIDEO * cfg.n_videos))
+    rng = stream(cfg.seed, "topics")
+    rank = rng.permutation(T) + 1.0
+    p = rank ** -signal.TOPIC_ZIPF
+    p /= p.sum()
+    for _ in range(50):  # cap and renormalise until no topic is above the cap (or all are at it)
+        if p.max() <= signal.TOPIC_MAX_SHARE + 1e-12 or T * signal.TOPIC_MAX_SHARE <= 1:
+            break
+        over = p > signal.TOPIC_MAX_SHARE
+        spare = p[over].sum() - over.sum() * signal.TOPIC_MAX_SHARE
+        p[over] = signal.TOPIC_MAX_SHARE
+        p[~over] += spare * p[~over] / p[~over].sum()
+    names = text.topic_names(T + max(50, cfg.n_videos // 2), rng)  # topics, then effect-free filler tags
+    return pd.DataFrame({"topic_index": np.arange(T), "topic": names[:T], "topic_lift": rng.standard_normal(T),
+                         "topic_share": p}), names[T:]
+
+
+def _hashtags(cfg: SynthConfig, count: np.ndarray, topics: pd.DataFrame,
+              fillers: list[str]) -> tuple[np.ndarray, list[list[str]]]:
+    """Each video's topic (-1: none) and tag list: the topic, then hub tags, then effect-free fillers
+    drawn uniformly from a vocabulary of ``max(50, videos // 2)`` (rare tags, as in real scrapes)."""
+    rng = stream(cfg.seed, "hashtag_names")
+    N = len(count)
+    topic = np.where(count > 0, rng.choice(len(topics), size=N, p=topics["topic_share"].to_numpy()), -1)
+    names = topics["topic"].tolist()
+    tags: list[list[str]] = []
+    for i in range(N):
+        k = int(count[i])
+        row = [names[topic[i]]] if k else []
+        for hub, p in signal.HUB_TAGS.items():
+            if len(row) < k and rng.random() < p:
+                row.append(hub)
+        if len(row) < k:
+            row += [fillers[j] for j in rng.permutation(len(fillers))[:k - len(row)]]
+        tags.append([row[j] for j in rng.permutation(len(row))])  # the topic is not always first
+    return topic, tags
 
 
 def _end_midnight(cfg: SynthConfig) -> int:
@@ -125,11 +176,13 @@ def plan_corpus(cfg: SynthConfig) -> CorpusPlan:
     validate(cfg)
     N, seed = cfg.n_videos, cfg.seed
     songs, authors = _songs(cfg), _authors(cfg)
+    topics, fillers = _topics(cfg)
     v = pd.DataFrame({"index": np.arange(N)})
 
     rng = stream(seed, "assign")
     v["song_index"] = rng.permutation(np.repeat(songs["song_index"].to_numpy(), songs["song_degree"].to_numpy()))
-    v["author_index"] = rng.integers(len(authors), size=N)
+    v["author_index"] = stream(seed, "assign_author").permutation(
+        np.repeat(authors["author_index"].to_numpy(), authors["author_degree"].to_numpy()))
 
     # Posting times: day offsets 2..days+1 before end_date at a uniform time of day; one
     # "anchor" video is posted on end_date itself and is the newest, which defines the
@@ -169,6 +222,10 @@ def plan_corpus(cfg: SynthConfig) -> CorpusPlan:
     v["voice_hz"] = np.where(silent, np.nan, voice)
 
     v["hashtag_count"] = stream(seed, "hashtags").integers(signal.HASHTAGS[0], signal.HASHTAGS[1] + 1, N)
+    topic_index, tag_lists = _hashtags(cfg, v["hashtag_count"].to_numpy(), topics, fillers)
+    v["topic_index"] = topic_index
+    v["topic_hashtag"] = np.where(topic_index >= 0, topics["topic"].to_numpy()[topic_index], "")
+    v["topic_lift"] = np.where(topic_index >= 0, topics["topic_lift"].to_numpy()[topic_index], np.nan)
 
     rng = stream(seed, "corrupt")
     corrupt = np.full(N, "", dtype=object)
@@ -178,8 +235,8 @@ def plan_corpus(cfg: SynthConfig) -> CorpusPlan:
 
     v = v.merge(songs[["song_index", "song_lift", "song_uses", "song_original", "song_degree"]], on="song_index",
                 how="left", sort=False)
-    v = v.merge(authors[["author_index", "author_id", "fans", "log10_followers"]], on="author_index", how="left",
-                sort=False)
+    v = v.merge(authors[["author_index", "author_id", "fans", "log10_followers", "creator_lift", "author_degree"]],
+                on="author_index", how="left", sort=False)
 
     # The planted signal.
     unit = signal.unit_components(v)
@@ -202,6 +259,10 @@ def plan_corpus(cfg: SynthConfig) -> CorpusPlan:
     plays = total - shares - comments
     v["plays"], v["shares"], v["comments"] = plays, shares, comments
     v["likes"] = np.rint(plays * like_ratio).astype(np.int64)
+    # authorMeta.heart: the likes of the creator's videos here plus those it earned elsewhere
+    corpus_likes = np.bincount(v["author_index"].to_numpy(), weights=v["likes"].to_numpy(), minlength=len(authors))
+    authors["hearts"] = authors["other_hearts"].to_numpy() + np.rint(corpus_likes).astype(np.int64)
+    authors["videos"] = authors["author_degree"].to_numpy() + authors["other_videos"].to_numpy()
     v["popularity_raw"] = np.log((plays + shares + comments + 1) / v["age_days"].to_numpy())
 
     # Ids: videos carry their posting second in the high bits, as TikTok's do; an
@@ -222,8 +283,8 @@ def plan_corpus(cfg: SynthConfig) -> CorpusPlan:
 
     rng = stream(seed, "captions")
     handles = authors["author_name"].tolist()
-    caps = [text.caption(rng, int(k), handles) for k in v["hashtag_count"]]
+    caps = [text.caption(rng, tags, handles) for tags in tag_lists]
     v["caption"] = [c[0] for c in caps]
     v["hashtags"] = [c[1] for c in caps]
     v["mentions"] = [c[2] for c in caps]
-    return CorpusPlan(config=cfg, videos=v, songs=songs, authors=authors, scrape_time=scrape_time)
+    return CorpusPlan(config=cfg, videos=v, songs=songs, authors=authors, topics=topics, scrape_time=scrape_time)

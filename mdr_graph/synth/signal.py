@@ -18,7 +18,7 @@ import math
 import numpy as np
 import pandas as pd
 
-COMPONENTS = ("song", "visual", "audio", "meta")
+COMPONENTS = ("song", "visual", "audio", "meta", "creator", "hashtag")
 
 # Latent ranges (uniform unless noted).
 BRIGHTNESS = (0.2, 0.8)        # mean luma of the picture, 0..1
@@ -29,6 +29,14 @@ FOLLOWERS_LOG10 = (4.0, 1.0)   # normal (mean, sd) of log10(author followers), c
 FOLLOWERS_CLIP = (1.0, 7.5)
 PEAK_HOUR_UTC = 20.0           # posting hour (UTC) that lifts a video most; the trough is 08:00
 HASHTAGS = (0, 8)              # hashtag count, uniform integer
+# The creator effect shows in the account's likes from videos outside the corpus (authorMeta.heart
+# minus the corpus videos' likes): log10(other hearts) = a + b*creator_lift + c*N(0,1).
+HEARTS_LOG10 = (4.5, 0.8, 0.3)
+# Hub tags: each joins a video that has room for it with this probability; no effect on the score.
+HUB_TAGS = {"fyp": 0.15, "foryou": 0.13, "viral": 0.12}
+TOPIC_ZIPF = 0.8               # topic tag popularity P(rank r) ~ r^-a, each capped at TOPIC_MAX_SHARE
+TOPIC_MAX_SHARE = 0.03         # of the videos: a topic stays below build-graph's 5% hub threshold
+TOPICS_PER_VIDEO = 0.1         # topic tags in the vocabulary per video (at least 4)
 
 # Sub-weights inside each component (squares sum to 1, so each component has unit variance).
 VISUAL_WEIGHTS = {"brightness": 0.8, "motion": 0.6}
@@ -76,8 +84,11 @@ def unit_components(lat: pd.DataFrame) -> pd.DataFrame:
     """The four unweighted, unit-variance components from the latent columns of ``lat``.
 
     Needs ``song_lift, brightness, motion, loudness_db, voice_hz, has_audio,
-    log10_followers, hour_utc, hashtag_count``. A video without a sound track gets an
-    audio component of 0 (the population mean): its loudness and pitch do not exist.
+    log10_followers, hour_utc, hashtag_count, creator_lift, topic_lift``. A video without a
+    sound track gets an audio component of 0 (the population mean): its loudness and pitch
+    do not exist. A video without hashtags has no topic (``topic_lift`` NaN) and a hashtag
+    component of 0; the others' topic lift is scaled by ``sqrt(9/8)`` so that the
+    component has unit variance (8 in 9 videos have a topic).
     """
     visual = VISUAL_WEIGHTS["brightness"] * z_brightness(lat["brightness"]) + \
         VISUAL_WEIGHTS["motion"] * z_motion(lat["motion"])
@@ -88,8 +99,12 @@ def unit_components(lat: pd.DataFrame) -> pd.DataFrame:
     meta = META_WEIGHTS["followers"] * z_followers(lat["log10_followers"]) + \
         META_WEIGHTS["hour"] * z_hour(lat["hour_utc"]) + \
         META_WEIGHTS["hashtags"] * z_hashtags(lat["hashtag_count"])
+    k = HASHTAGS[1] - HASHTAGS[0] + 1
+    topic = lat["topic_lift"].to_numpy(dtype=np.float64)
+    hashtag = np.where(np.isnan(topic), 0.0, topic * math.sqrt(k / (k - 1)))
     return pd.DataFrame({"song": lat["song_lift"].to_numpy(dtype=np.float64), "visual": visual,
-                         "audio": audio, "meta": meta}, index=lat.index)
+                         "audio": audio, "meta": meta, "creator": lat["creator_lift"].to_numpy(dtype=np.float64),
+                         "hashtag": hashtag}, index=lat.index)
 
 
 def weighted_components(unit: pd.DataFrame, cfg) -> pd.DataFrame:
@@ -120,6 +135,8 @@ def oracle_report(truth: pd.DataFrame) -> dict:
     For each component: its share of the variance of ``popularity_raw``, the Spearman of
     an oracle that knows only that component, and of one that knows all the others.
     ``all`` is the oracle that knows the noiseless score (the ceiling any model can reach).
+    A statistic that does not exist (a constant component in a tiny corpus, e.g. one
+    creator) is ``None``, so the report stays valid JSON and compares equal to itself.
     """
     y = truth["popularity_raw"].to_numpy(dtype=np.float64)
     var_y = float(np.var(y))
@@ -134,4 +151,5 @@ def oracle_report(truth: pd.DataFrame) -> dict:
         }
     out["noise"] = {"variance_share": float(np.var(truth["noise"].to_numpy()) / var_y) if var_y else float("nan")}
     out["all"] = {"oracle_spearman": spearman(truth["score"], y)}
-    return out
+    return {k: {m: (None if isinstance(x, float) and math.isnan(x) else x) for m, x in d.items()}
+            for k, d in out.items()}

@@ -1,8 +1,9 @@
 """Plausible names, captions and hashtags for the synthetic scrape.
 
-None of this text carries signal except the hashtag *count* (a metadata latent); the
-words are drawn so captions look like TikTok's and vary in length, which makes caption
-length a realistic nuisance feature. Every function takes the generator it draws from,
+None of this text carries signal except the hashtags: their *count* (a metadata latent)
+and which *topic* tag a video carries (the hashtag effect, drawn in ``plan``); the words
+are drawn so captions look like TikTok's and vary in length, which makes caption length a
+realistic nuisance feature. Every function takes the generator it draws from,
 so the text is as deterministic as the rest of the corpus.
 """
 
@@ -56,7 +57,14 @@ def artist_name(rng: np.random.Generator) -> str:
     return f"{first.capitalize()} {last.capitalize()}"
 
 
-def caption(rng: np.random.Generator, n_hashtags: int, handles: list[str]) -> tuple[str, list[str], list[str]]:
+def topic_names(n: int, rng: np.random.Generator) -> list[str]:
+    """``n`` distinct topic hashtags such as ``neonroutine``, none of them a ``HASHTAG_NAMES`` tag."""
+    pairs = [a + b for a in TITLE_WORDS for b in CAPTION_WORDS if (a + b).isalpha()]
+    pairs = [pairs[i] for i in rng.permutation(len(pairs))]
+    return [pairs[t % len(pairs)] + (str(t // len(pairs)) if t >= len(pairs) else "") for t in range(n)]
+
+
+def caption(rng: np.random.Generator, tags: list[str], handles: list[str]) -> tuple[str, list[str], list[str]]:
     """``(text, hashtag names, mentions)``; the text ends with the hashtags, as on TikTok."""
     n_words = int(rng.integers(0, 13))
     words = [CAPTION_WORDS[i] for i in rng.integers(len(CAPTION_WORDS), size=n_words)]
@@ -68,6 +76,5 @@ def caption(rng: np.random.Generator, n_hashtags: int, handles: list[str]) -> tu
     if handles and rng.random() < 0.1:
         mentions = [f"@{handles[rng.integers(len(handles))]}"]
         words += ["with", mentions[0]]
-    tags = [HASHTAG_NAMES[i] for i in rng.permutation(len(HASHTAG_NAMES))[:n_hashtags]]
     text = " ".join(words + [f"#{t}" for t in tags])
-    return text, tags, mentions
+    return text, list(tags), mentions

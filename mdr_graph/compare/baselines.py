@@ -25,16 +25,12 @@ from mdr_graph.encoders.meta import meta_features
 from mdr_graph.io import read_json, write_json, write_text
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.data import Normalizer
+from mdr_graph.train.gbdt import gbdt_fit, gbdt_inputs
 from mdr_graph.train.metrics import regression_metrics
 from mdr_graph.train.splits import SPLITS, make_splits
 
 # Ridge penalties tried; the one with the best validation MSE is kept (the intercept is never penalised).
 RIDGE_ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
-# LightGBM for a few thousand rows: shallow trees, row and column subsampling, early stopping on validation.
-GBDT_PARAMS = dict(n_estimators=2000, learning_rate=0.03, num_leaves=15, min_child_samples=20, subsample=0.8,
-                   subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0, n_jobs=1, verbose=-1, deterministic=True,
-                   force_row_wise=True)
-GBDT_EARLY_STOP = 100   # rounds without a better validation MSE
 
 
 # ---------------------------------------------------------------- pure fitting functions
@@ -118,37 +114,6 @@ def ridge_select(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_
 TABULAR_INPUTS = {name: info["inputs"] for name, info in MODELS.items() if info["kind"] == "tabular"}
 # The group-mean baselines and the videos.parquet column each one groups by.
 GROUP_COLUMNS = {"song-mean": "song_id", "creator-mean": "author_id"}
-
-
-def gbdt_inputs(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray, train_rows: np.ndarray,
-                meta: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """The gbdt's matrix: metadata, the leak-free ``labels`` features and the out-of-fold text ridge score.
-
-    The same label-derived inputs the fusion model gets (:func:`mdr_graph.train.inputs.fit_label_inputs`),
-    fitted on the training rows only and out-of-fold for them.
-    """
-    from mdr_graph.encoders.meta import META_FEATURES
-    from mdr_graph.train.inputs import fit_label_inputs
-    from mdr_graph.train.label_features import feature_names
-
-    fitted = fit_label_inputs(dataclasses.replace(cfg, modalities=["labels", "text"], text_features="ridge"),
-                              videos, target, train_rows)
-    x = np.concatenate([meta, fitted.labels, fitted.text], axis=1)
-    return x, [*META_FEATURES, *feature_names(), "text_ridge"]
-
-
-def gbdt_fit(x: np.ndarray, target: np.ndarray, rows: dict[str, np.ndarray], seed: int):
-    """LightGBM on the training rows, early-stopped on validation MSE (none without validation rows)."""
-    import lightgbm as lgb
-
-    tr, va = rows["train"], rows["val"]
-    model = lgb.LGBMRegressor(**GBDT_PARAMS, random_state=seed)
-    if len(va):
-        model.fit(x[tr], target[tr], eval_X=(x[va],), eval_y=(target[va],), eval_metric="l2",
-                  callbacks=[lgb.early_stopping(GBDT_EARLY_STOP, verbose=False)])
-    else:
-        model.set_params(n_estimators=300).fit(x[tr], target[tr])
-    return model
 
 
 def fit_predict(name: str, videos: pd.DataFrame, rows: dict[str, np.ndarray], target: np.ndarray,

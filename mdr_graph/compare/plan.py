@@ -49,7 +49,7 @@ UNIMODAL: dict[str, str] = {"gat-only": "network", "audio-mlp": "mfcc", "vision-
 # Members averaged by `unimodal-average`, when they ran: the unimodal networks and the metadata model.
 ENSEMBLE_MEMBERS = ("gat-only", "audio-mlp", "vision-only", "meta-linear")
 # Modality order of the fusion model when it uses everything available.
-DEFAULT_FUSION_ORDER = ("network", "labels", "meta", "text", "mfcc", "whisper", "vit", "convlstm")
+DEFAULT_FUSION_ORDER = ("network", "labels", "meta", "text", "gbdt", "mfcc", "whisper", "vit", "convlstm")
 VISUAL = ("convlstm", "vit")      # late-fusion's visual branch, first available wins
 AUDIO = ("whisper", "mfcc")       # late-fusion's audio branch, first available wins
 
@@ -68,7 +68,7 @@ class Available:
 
     def missing(self, modality: str) -> str | None:
         """Why ``modality`` cannot be used, or ``None`` when it can."""
-        if modality in ("meta", "text", "labels"):   # from the graph's own table
+        if modality in ("meta", "text", "labels", "gbdt"):   # from the graph's own table
             return None
         if modality == "network":
             return None if self.gat else "no --gat (the frozen GAT from `mdr-graph pretrain`)"

@@ -14,6 +14,8 @@ text      float ``[vocab]`` or ``[1]``  Linear on hashed counts, or on the text 
                                      out-of-fold score (``text_features = "ridge"``)
 labels    float ``[d_labels]``       MLP on the leak-free popularity of the videos    1
                                      sharing the song, creator, hashtags
+gbdt      float ``[1]``              Linear on the stacked LightGBM's out-of-fold     1
+                                     score (:mod:`mdr_graph.train.gbdt`)
 ========  =========================  ===============================================  ======
 
 :func:`build_encoder` builds one from a config object (``mdr_graph.fusion.FusionConfig``,
@@ -89,6 +91,8 @@ ENCODERS: dict[str, EncoderSpec] = {
     "text": EncoderSpec(_text, 1, torch.float32, "hashed bag of words, or the text ridge's score"),
     "labels": EncoderSpec(lambda s, d, c: VectorEncoder(s[0], d, _opt(c, "meta_hidden", 128), _opt(c, "dropout", 0.0)),
                           1, torch.float32, "leak-free popularity of the videos sharing song, creator, hashtags"),
+    "gbdt": EncoderSpec(lambda s, d, c: VectorEncoder(s[0], d, 0, _opt(c, "dropout", 0.0)), 1, torch.float32,
+                        "the stacked LightGBM's out-of-fold score"),
 }
 
 MODALITIES = tuple(ENCODERS)

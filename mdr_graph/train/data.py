@@ -18,10 +18,10 @@ import torch
 
 from mdr_graph.errors import UserError
 
-TABULAR_MODALITIES = ("network", "meta", "labels", "text")
+TABULAR_MODALITIES = ("network", "meta", "labels", "text", "gbdt")
 MEDIA_MODALITIES = {"vit": "frames", "convlstm": "frames", "mfcc": "mfcc", "fbank": "fbank", "whisper": "whisper"}
 AUDIO_KEYS = ("mfcc", "fbank", "whisper")
-ALL_MODALITIES = ("network", "labels", "meta", "text", "mfcc", "fbank", "whisper", "vit", "convlstm")
+ALL_MODALITIES = ("network", "labels", "meta", "text", "gbdt", "mfcc", "fbank", "whisper", "vit", "convlstm")
 
 MediaLookup = Callable[[str], "dict | None"]
 

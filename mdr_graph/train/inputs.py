@@ -30,10 +30,13 @@ class Fitted:
     text: np.ndarray | None = None         # [n, 1] the text ridge's score (text_features = "ridge")
     text_present: np.ndarray | None = None  # [n] the video has any text at all
     ridge: "TextRidge | None" = None        # the text ridge on all training rows, for `predict`
+    gbdt: np.ndarray | None = None         # [n, 1] the stacked gbdt's score (the `gbdt` modality)
+    gbdt_model: object = None              # the gbdt on all training rows, for `predict`
 
     def rows(self, index: np.ndarray) -> "Fitted":
         pick = lambda a: None if a is None else a[index]   # noqa: E731
-        return Fitted(pick(self.labels), pick(self.text), pick(self.text_present), self.ridge)
+        return Fitted(pick(self.labels), pick(self.text), pick(self.text_present), self.ridge, pick(self.gbdt),
+                      self.gbdt_model)
 
 
 def label_config(cfg: TrainConfig):
@@ -60,6 +63,12 @@ def fit_label_inputs(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray,
         score, fitted.ridge = text_ridge_scores(videos, texts, target, train_rows, cfg.split, cfg.seed, cfg.oof_folds)
         fitted.text = score[:, None].astype(np.float32)
         fitted.text_present = np.array([bool(t.strip()) for t in texts])
+    if "gbdt" in cfg.modalities:
+        from mdr_graph.train.gbdt import gbdt_stack_scores
+
+        score, fitted.gbdt_model, ridge = gbdt_stack_scores(cfg, videos, target, train_rows)
+        fitted.ridge = fitted.ridge or ridge   # the same fixed-penalty ridge on the same rows
+        fitted.gbdt = score[:, None].astype(np.float32)
     return fitted
 
 
@@ -133,10 +142,12 @@ def build_dataset(cfg: TrainConfig, videos: pd.DataFrame, targets: np.ndarray, n
         present["labels"] = np.ones(len(videos), dtype=bool)   # "no neighbour" is itself information
     if "text" in mods and cfg.text_features == "ridge":
         tabular["text"], present["text"] = fitted.text, fitted.text_present
+    if "gbdt" in mods:
+        tabular["gbdt"], present["gbdt"] = fitted.gbdt, np.ones(len(videos), dtype=bool)
     texts = video_texts(videos) if "text" in mods and "text" not in tabular else None
     shapes = dict(input_shapes or {})
     if not input_shapes:
-        for m in ("meta", "network", "labels", "text"):
+        for m in ("meta", "network", "labels", "text", "gbdt"):
             if m in tabular:
                 shapes[m] = (tabular[m].shape[1],)
         if "text" in mods and "text" not in tabular:

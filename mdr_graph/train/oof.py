@@ -28,15 +28,18 @@ FitPredict = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def oof_predict(fit_predict: FitPredict, videos: pd.DataFrame, train_rows: np.ndarray, split: str, seed: int,
-                folds: int, fallback: float) -> np.ndarray:
-    """Every row's prediction by a model that never saw its target (see the module docstring)."""
+                folds: int, fallback: float, held_out: bool = True) -> np.ndarray:
+    """Every row's prediction by a model that never saw its target (see the module docstring).
+
+    ``held_out=False`` leaves the rows outside ``train_rows`` at ``fallback`` (the caller scores them).
+    """
     n = len(videos)
     train_rows = np.asarray(train_rows, dtype=np.int64)
     out = np.full(n, float(fallback))
     held = np.setdiff1d(np.arange(n), train_rows)
     if len(train_rows) == 0:
         return out
-    if len(held):
+    if len(held) and held_out:
         out[held] = fit_predict(train_rows, held)
     rule, group = visibility(videos, train_rows, split, seed, folds)
     if rule == "fold":

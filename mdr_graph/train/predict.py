@@ -130,7 +130,7 @@ def new_label_inputs(run: str | Path, cfg, norm, videos: pd.DataFrame, media: di
     from mdr_graph.train.inputs import Fitted, label_config, read_videos
 
     fitted = Fitted()
-    if "labels" in cfg.modalities:
+    if "labels" in cfg.modalities or "gbdt" in cfg.modalities:
         from mdr_graph.train.label_features import label_features_new
 
         graph = read_videos(cfg.graph)
@@ -141,13 +141,19 @@ def new_label_inputs(run: str | Path, cfg, norm, videos: pd.DataFrame, media: di
                             "predict with the graph the run was trained on")
         target = norm.target(train["popularity_raw"].to_numpy(np.float64))
         fitted.labels = label_features_new(videos, train, target, label_config(cfg))
-    if "text" in cfg.modalities and cfg.text_features == "ridge":
+    if ("text" in cfg.modalities and cfg.text_features == "ridge") or "gbdt" in cfg.modalities:
         from mdr_graph.train.text_ridge import TextRidge
 
         transcripts = {v: f["transcript"] for v, f in media.items() if f.get("transcript")}
         texts = video_texts(videos, transcripts)
         fitted.text = TextRidge.load(run).predict(texts)[:, None].astype(np.float32)
         fitted.text_present = np.array([bool(t.strip()) for t in texts])
+    if "gbdt" in cfg.modalities:   # the run's final gbdt on the new rows' meta, labels and text inputs
+        from mdr_graph.encoders.meta import meta_features
+        from mdr_graph.train.gbdt import gbdt_matrix, load_stack
+
+        x, _ = gbdt_matrix(meta_features(videos), fitted.labels, fitted.text)
+        fitted.gbdt = load_stack(run).predict(x)[:, None].astype(np.float32)
     return fitted
 
 

@@ -45,6 +45,7 @@ class TrainConfig:
     label_smoothing: float = LabelFeatureConfig.smoothing
     label_recency_days: float = LabelFeatureConfig.recency_days
     label_max_hashtag_df: float = LabelFeatureConfig.max_hashtag_df
+    fitted_cache: str = ""              # directory caching those inputs across runs of one split (compare sets it)
     finetune_gat: bool = False
     # data
     split: str = "random"               # random | time | song

@@ -2,7 +2,7 @@
 
 Its matrix is the metadata (:func:`~mdr_graph.encoders.meta.meta_features`), the leak-free
 ``labels`` features and the out-of-fold text ridge score: the same label-derived inputs the
-fusion model gets, fitted on the training rows only (:func:`~mdr_graph.train.inputs.fit_label_inputs`).
+fusion model gets, fitted on the training rows only (:func:`~mdr_graph.train.fitted.fit_label_inputs`).
 
 **Stacking** (the ``gbdt`` modality): the fusion model may read the gbdt's score as one more
 input. For a training row that score must come from a gbdt that never saw the row's target,
@@ -31,16 +31,17 @@ STACK_TREES = 400       # stacked score: a fixed size, since no validation targe
 
 
 def gbdt_inputs(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray, train_rows: np.ndarray,
-                meta: np.ndarray | None = None, fitted_out: list | None = None) -> tuple[np.ndarray, list[str]]:
+                meta: np.ndarray | None = None, fitted_out: list | None = None,
+                transcripts: dict[str, str] | None = None) -> tuple[np.ndarray, list[str]]:
     """The gbdt's matrix over every row of ``videos``, treating ``train_rows`` as the training split.
 
     ``fitted_out``, if given, receives the :class:`~mdr_graph.train.inputs.Fitted` inputs (with the text ridge).
     """
     from mdr_graph.encoders.meta import meta_features
-    from mdr_graph.train.inputs import fit_label_inputs
+    from mdr_graph.train.fitted import fit_label_inputs
 
     fitted = fit_label_inputs(dataclasses.replace(cfg, modalities=["labels", "text"], text_features="ridge"),
-                              videos, target, train_rows)
+                              videos, target, train_rows, transcripts)
     meta = meta_features(videos) if meta is None else meta
     if fitted_out is not None:
         fitted_out.append(fitted)
@@ -71,41 +72,50 @@ def gbdt_fit(x: np.ndarray, target: np.ndarray, rows: dict[str, np.ndarray], see
 
 
 def gbdt_stack_scores(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray,
-                      train_rows: np.ndarray):
+                      train_rows: np.ndarray, transcripts: dict[str, str] | None = None):
     """Every row's gbdt score from a gbdt (and label-derived inputs) that never saw its target, and the
     gbdt fitted on all training rows (what ``predict`` applies to a new video)."""
     from mdr_graph.train.label_features import NO_PRIOR
     from mdr_graph.train.oof import oof_predict
 
     def fit_predict(fit_rows: np.ndarray, pred_rows: np.ndarray) -> np.ndarray:
-        x, _ = gbdt_inputs(cfg, videos, target, fit_rows)   # every input refitted on fit_rows alone
+        x, _ = gbdt_inputs(cfg, videos, target, fit_rows, transcripts=transcripts)   # all refitted on fit_rows
         return gbdt_fit(x, target, {"train": fit_rows}, cfg.seed, trees=STACK_TREES).predict(x[pred_rows])
 
     scores = oof_predict(fit_predict, videos, train_rows, cfg.split, cfg.seed, cfg.oof_folds, NO_PRIOR,
                          held_out=False)
     fitted: list = []
-    x, _ = gbdt_inputs(cfg, videos, target, train_rows, fitted_out=fitted)
+    x, _ = gbdt_inputs(cfg, videos, target, train_rows, fitted_out=fitted, transcripts=transcripts)
     final = gbdt_fit(x, target, {"train": np.asarray(train_rows)}, cfg.seed, trees=STACK_TREES)
     held = np.setdiff1d(np.arange(len(videos)), train_rows)
     if len(held):
         scores[held] = final.predict(x[held])
-    return scores, final, fitted[0].ridge
+    return scores, Stacked(final.booster_.model_to_string()), fitted[0].ridge
 
 
-STACK_FILE = "gbdt_stack.txt"   # the final stacked gbdt, LightGBM's own text format (no pickle)
+class Stacked:
+    """The final stacked gbdt, kept as LightGBM's own text format (no pickle): ``RUNDIR/gbdt_stack.txt``."""
 
+    FILE = "gbdt_stack.txt"
 
-def save_stack(model, run_dir) -> None:
-    from pathlib import Path
+    def __init__(self, model_str: str):
+        import lightgbm as lgb
 
-    from mdr_graph.io import write_text
+        self.model_str = model_str
+        self.booster = lgb.Booster(model_str=model_str)
 
-    write_text(Path(run_dir) / STACK_FILE, model.booster_.model_to_string())
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.booster.predict(x)
 
+    def save(self, run_dir) -> None:
+        from pathlib import Path
 
-def load_stack(run_dir):
-    from pathlib import Path
+        from mdr_graph.io import write_text
 
-    import lightgbm as lgb
+        write_text(Path(run_dir) / self.FILE, self.model_str)
 
-    return lgb.Booster(model_file=str(Path(run_dir) / STACK_FILE))
+    @classmethod
+    def load(cls, run_dir) -> "Stacked":
+        from pathlib import Path
+
+        return cls((Path(run_dir) / cls.FILE).read_text())

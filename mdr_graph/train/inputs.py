@@ -19,69 +19,8 @@ from mdr_graph.errors import UserError
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.data import (MEDIA_MODALITIES, Normalizer, PopularityDataset, media_input_shapes,
                                   network_matrix)
+from mdr_graph.train.fitted import Fitted, fitted_inputs, store_transcripts
 from mdr_graph.train.splits import SPLITS, make_splits
-
-
-@dataclass
-class Fitted:
-    """Label-derived inputs of every row of a run, fitted on its training split (out-of-fold for its rows)."""
-
-    labels: np.ndarray | None = None       # [n, d_labels] the `labels` modality
-    text: np.ndarray | None = None         # [n, 1] the text ridge's score (text_features = "ridge")
-    text_present: np.ndarray | None = None  # [n] the video has any text at all
-    ridge: "TextRidge | None" = None        # the text ridge on all training rows, for `predict`
-    gbdt: np.ndarray | None = None         # [n, 1] the stacked gbdt's score (the `gbdt` modality)
-    gbdt_model: object = None              # the gbdt on all training rows, for `predict`
-
-    def rows(self, index: np.ndarray) -> "Fitted":
-        pick = lambda a: None if a is None else a[index]   # noqa: E731
-        return Fitted(pick(self.labels), pick(self.text), pick(self.text_present), self.ridge, pick(self.gbdt),
-                      self.gbdt_model)
-
-
-def label_config(cfg: TrainConfig):
-    from mdr_graph.train.label_features import LabelFeatureConfig
-
-    return LabelFeatureConfig(cfg.oof_folds, cfg.label_smoothing, cfg.label_recency_days, cfg.label_max_hashtag_df)
-
-
-def fit_label_inputs(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray, train_rows: np.ndarray,
-                     transcripts: dict[str, str] | None = None) -> Fitted:
-    """The ``labels`` modality and the text ridge's score for every row of ``videos``.
-
-    Only ``target[train_rows]`` is read: validation and test targets never reach an input.
-    """
-    fitted = Fitted()
-    if "labels" in cfg.modalities:
-        from mdr_graph.train.label_features import label_features
-
-        fitted.labels = label_features(videos, target, train_rows, cfg.split, cfg.seed, label_config(cfg))
-    if "text" in cfg.modalities and cfg.text_features == "ridge":
-        from mdr_graph.train.text_ridge import text_ridge_scores
-
-        texts = video_texts(videos, transcripts)
-        score, fitted.ridge = text_ridge_scores(videos, texts, target, train_rows, cfg.split, cfg.seed, cfg.oof_folds)
-        fitted.text = score[:, None].astype(np.float32)
-        fitted.text_present = np.array([bool(t.strip()) for t in texts])
-    if "gbdt" in cfg.modalities:
-        from mdr_graph.train.gbdt import gbdt_stack_scores
-
-        score, fitted.gbdt_model, ridge = gbdt_stack_scores(cfg, videos, target, train_rows)
-        fitted.ridge = fitted.ridge or ridge   # the same fixed-penalty ridge on the same rows
-        fitted.gbdt = score[:, None].astype(np.float32)
-    return fitted
-
-
-def store_transcripts(store, ids) -> dict[str, str]:
-    """Whisper's transcript of each video the feature store holds one for."""
-    if store is None:
-        return {}
-    out = {}
-    for vid in ids:
-        feats = store.get(vid) if vid in store else None
-        if feats is not None and feats.get("transcript"):
-            out[vid] = feats["transcript"]
-    return out
 
 
 @dataclass
@@ -196,7 +135,7 @@ def prepare(cfg: TrainConfig, splits: dict[str, np.ndarray] | None = None,
     emb = network_embeddings(cfg, videos) if "network" in cfg.modalities else None
     target = normalizer.target(raw)
     transcripts = store_transcripts(store, ids) if "text" in cfg.modalities else {}
-    fitted = fit_label_inputs(cfg, videos, target, rows["train"], transcripts)
+    fitted = fitted_inputs(cfg, videos, target, rows["train"], transcripts)
     datasets, shapes = {}, None
     for s in SPLITS:
         sub = videos.iloc[rows[s]].reset_index(drop=True)

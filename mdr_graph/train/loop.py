@@ -163,9 +163,7 @@ def save_run_inputs(out: Path, cfg: TrainConfig, prep: Prepared) -> None:
     if prep.fitted is not None and prep.fitted.ridge is not None:   # what `predict` applies to new text
         prep.fitted.ridge.save(out)
     if prep.fitted is not None and prep.fitted.gbdt_model is not None:
-        from mdr_graph.train.gbdt import save_stack
-
-        save_stack(prep.fitted.gbdt_model, out)
+        prep.fitted.gbdt_model.save(out)
 
 
 def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str | None = None) -> dict:

@@ -127,7 +127,8 @@ def new_label_inputs(run: str | Path, cfg, norm, videos: pd.DataFrame, media: di
     """The label-derived inputs of new videos: they see every training video of the run, and its text ridge."""
     from mdr_graph.encoders.text import video_texts
     from mdr_graph.io import read_json
-    from mdr_graph.train.inputs import Fitted, label_config, read_videos
+    from mdr_graph.train.fitted import Fitted, label_config
+    from mdr_graph.train.inputs import read_videos
 
     fitted = Fitted()
     if "labels" in cfg.modalities or "gbdt" in cfg.modalities:
@@ -150,10 +151,10 @@ def new_label_inputs(run: str | Path, cfg, norm, videos: pd.DataFrame, media: di
         fitted.text_present = np.array([bool(t.strip()) for t in texts])
     if "gbdt" in cfg.modalities:   # the run's final gbdt on the new rows' meta, labels and text inputs
         from mdr_graph.encoders.meta import meta_features
-        from mdr_graph.train.gbdt import gbdt_matrix, load_stack
+        from mdr_graph.train.gbdt import Stacked, gbdt_matrix
 
         x, _ = gbdt_matrix(meta_features(videos), fitted.labels, fitted.text)
-        fitted.gbdt = load_stack(run).predict(x)[:, None].astype(np.float32)
+        fitted.gbdt = Stacked.load(run).predict(x)[:, None].astype(np.float32)
     return fitted
 
 

@@ -101,6 +101,36 @@ def test_a_training_row_never_sees_its_own_fold(split):
             assert not inside & outside
 
 
+@pytest.mark.parametrize("split", ["random", "time"])
+def test_the_stacked_gbdt_score_is_nested_out_of_fold(split):
+    """Held-out targets never reach it; a training fold's (block's) targets never reach that fold's score,
+    not even through the labels features and text ridge the gbdt was fitted on."""
+    from mdr_graph.train.config import TrainConfig
+    from mdr_graph.train.gbdt import gbdt_stack_scores
+
+    videos = planted_videos(n=160)
+    rows = rows_of(videos, split)
+    y = videos["popularity_raw"].to_numpy(float)
+    cfg = TrainConfig(split=split, seed=0, oof_folds=3)
+    base, _, _ = gbdt_stack_scores(cfg, videos, y, rows["train"])
+    y2 = y.copy()
+    held = np.concatenate([rows["val"], rows["test"]])
+    y2[held] += np.random.default_rng(3).normal(0, 5, len(held))
+    np.testing.assert_array_equal(gbdt_stack_scores(cfg, videos, y2, rows["train"])[0], base)
+    if split == "random":
+        _, group = visibility(videos, rows["train"], split, 0, 3)
+        fold = rows["train"][group[rows["train"]] == 1]
+    else:   # the latest block: its targets must not reach its own scores
+        t = pd.to_datetime(videos["create_time"]).to_numpy()
+        order = rows["train"][np.argsort(t[rows["train"]], kind="stable")]
+        fold = np.array_split(order, 3)[-1]
+    y3 = y.copy()
+    y3[fold] += 4.0
+    moved = gbdt_stack_scores(cfg, videos, y3, rows["train"])[0]
+    np.testing.assert_array_equal(moved[fold], base[fold])
+    assert not np.allclose(moved[held], base[held])     # held-out rows do see every training target
+
+
 def test_time_split_sees_only_strictly_earlier_training_videos():
     videos = planted_videos()
     rows = rows_of(videos, "time")
@@ -236,8 +266,9 @@ def test_gbdt_runs_and_never_sees_an_engagement_count(planted_graph, tmp_path):
 def test_predict_scores_a_new_video_from_its_creators_training_videos(planted_graph, tmp_path):
     from mdr_graph.train.predict import canonical, predict_new
 
-    assert cli(["train", "--graph", planted_graph, "--modalities", "labels,meta,text", *TINY, "--epochs", "3",
+    assert cli(["train", "--graph", planted_graph, "--modalities", "labels,meta,text,gbdt", *TINY, "--epochs", "3",
                 "--out", str(tmp_path / "run")]) == 0
+    assert cli(["evaluate", "--run", str(tmp_path / "run")]) == 0     # evaluate reproduces train (refits nothing new)
     videos = pd.read_parquet(f"{planted_graph}/videos.parquet")
     means = videos.groupby("author_id")["popularity_raw"].mean().sort_values()
     rows = []
@@ -245,5 +276,5 @@ def test_predict_scores_a_new_video_from_its_creators_training_videos(planted_gr
         rows.append({"video_id": f"new-{creator}", "author_id": creator, "caption": "clip", "hashtags": [],
                      "create_time": pd.Timestamp("2024-02-01", tz="UTC"), "author_followers": 100})
     scores = predict_new(tmp_path / "run", canonical(pd.DataFrame(rows)))
-    assert scores["present_labels"].all()
+    assert scores["present_labels"].all() and scores["present_gbdt"].all()
     assert scores["prediction"].iloc[1] > scores["prediction"].iloc[0]

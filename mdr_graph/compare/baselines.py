@@ -142,6 +142,13 @@ def fit_predict(name: str, videos: pd.DataFrame, rows: dict[str, np.ndarray], ta
         return model.predict(meta), {"alpha": model.alpha, "val_mse_by_alpha": {str(a): s for a, s in scores.items()},
                                      "coef": model.coef.tolist(), "intercept": model.intercept,
                                      "params": int(model.coef.size + 1)}
+    if name == "text-ridge":   # exactly the text modality's input (text_features = "ridge")
+        from mdr_graph.train.fitted import fit_label_inputs
+
+        cfg = cfg or TrainConfig()
+        fitted = fit_label_inputs(dataclasses.replace(cfg, modalities=["text"], text_features="ridge"), videos, target, tr)
+        return fitted.text[:, 0].astype(np.float64), {"alpha": fitted.ridge.alpha,
+                                                      "params": int(fitted.ridge.coef.size + 1)}
     if name == "gbdt":
         cfg = cfg or TrainConfig()
         x, names = gbdt_inputs(cfg, videos, target, tr, meta)

@@ -32,9 +32,12 @@ MODELS: dict[str, dict] = {
     "creator-mean": dict(kind="tabular", inputs=["creator"],
                          description="mean training target of the video's creator, else the global mean"),
     "meta-linear": dict(kind="tabular", inputs=["meta"], description="ridge regression on pre-publication metadata"),
+    "text-ridge": dict(kind="tabular", inputs=["text"],
+                       description="ridge on hashed word and character n-grams of caption and hashtags"),
     "gbdt": dict(kind="tabular", inputs=["meta", "labels", "text"],
                  description="LightGBM on metadata, the leak-free labels features and the out-of-fold text ridge"),
     "gat-only": dict(kind="neural", description="frozen GAT embedding + FC (the reference design's GAT baseline)"),
+    "text-only": dict(kind="neural", description="the text modality alone (it must reach text-ridge)"),
     "audio-mlp": dict(kind="neural", description="MFCC only, Audio-MLP"),
     "vision-only": dict(kind="neural", description="ViT over the sampled frames (ViViT-style)"),
     "late-fusion": dict(kind="neural", description="separate visual and audio Transformers, decision-level "
@@ -45,7 +48,7 @@ MODELS: dict[str, dict] = {
                                                           "(NJU-Lamda-style)"),
 }
 # Unimodal neural baselines: name -> the one modality they see.
-UNIMODAL: dict[str, str] = {"gat-only": "network", "audio-mlp": "mfcc", "vision-only": "vit"}
+UNIMODAL: dict[str, str] = {"gat-only": "network", "text-only": "text", "audio-mlp": "mfcc", "vision-only": "vit"}
 # Members averaged by `unimodal-average`, when they ran: the unimodal networks and the metadata model.
 ENSEMBLE_MEMBERS = ("gat-only", "audio-mlp", "vision-only", "meta-linear")
 # Modality order of the fusion model when it uses everything available.

@@ -50,28 +50,30 @@ def label_config(cfg: TrainConfig):
 
 
 def fit_label_inputs(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray, train_rows: np.ndarray,
-                     transcripts: dict[str, str] | None = None) -> Fitted:
+                     transcripts: dict[str, str] | None = None, hashed=None) -> Fitted:
     """The ``labels`` modality and the text ridge's score for every row of ``videos``.
 
     Only ``target[train_rows]`` is read: validation and test targets never reach an input.
     """
     fitted = Fitted()
-    if "labels" in cfg.modalities:
+    stack = "gbdt" in cfg.modalities   # the stack's final gbdt reads the labels features and the text ridge
+    if "labels" in cfg.modalities or stack:
         from mdr_graph.train.label_features import label_features
 
         fitted.labels = label_features(videos, target, train_rows, cfg.split, cfg.seed, label_config(cfg))
-    if "text" in cfg.modalities and cfg.text_features == "ridge":
-        from mdr_graph.train.text_ridge import text_ridge_scores
+    if ("text" in cfg.modalities and cfg.text_features == "ridge") or stack:
+        from mdr_graph.train.text_ridge import hashed_ngrams, text_ridge_scores
 
         texts = video_texts(videos, transcripts)
-        score, fitted.ridge = text_ridge_scores(videos, texts, target, train_rows, cfg.split, cfg.seed, cfg.oof_folds)
+        hashed = hashed_ngrams(texts) if hashed is None else hashed
+        score, fitted.ridge = text_ridge_scores(videos, texts, target, train_rows, cfg.split, cfg.seed, cfg.oof_folds,
+                                                hashed=hashed)
         fitted.text = score[:, None].astype(np.float32)
         fitted.text_present = np.array([bool(t.strip()) for t in texts])
     if "gbdt" in cfg.modalities:
         from mdr_graph.train.gbdt import gbdt_stack_scores
 
-        score, fitted.gbdt_model, ridge = gbdt_stack_scores(cfg, videos, target, train_rows, transcripts)
-        fitted.ridge = fitted.ridge or ridge   # the same fixed-penalty ridge on the same rows
+        score, fitted.gbdt_model = gbdt_stack_scores(cfg, videos, target, train_rows, transcripts, hashed, fitted)
         fitted.gbdt = score[:, None].astype(np.float32)
     return fitted
 

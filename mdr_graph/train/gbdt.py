@@ -31,20 +31,14 @@ STACK_TREES = 400       # stacked score: a fixed size, since no validation targe
 
 
 def gbdt_inputs(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray, train_rows: np.ndarray,
-                meta: np.ndarray | None = None, fitted_out: list | None = None,
-                transcripts: dict[str, str] | None = None) -> tuple[np.ndarray, list[str]]:
-    """The gbdt's matrix over every row of ``videos``, treating ``train_rows`` as the training split.
-
-    ``fitted_out``, if given, receives the :class:`~mdr_graph.train.inputs.Fitted` inputs (with the text ridge).
-    """
+                meta: np.ndarray | None = None, transcripts: dict[str, str] | None = None, hashed=None) -> tuple[np.ndarray, list[str]]:
+    """The gbdt's matrix over every row of ``videos``, treating ``train_rows`` as the training split."""
     from mdr_graph.encoders.meta import meta_features
     from mdr_graph.train.fitted import fit_label_inputs
 
     fitted = fit_label_inputs(dataclasses.replace(cfg, modalities=["labels", "text"], text_features="ridge"),
-                              videos, target, train_rows, transcripts)
+                              videos, target, train_rows, transcripts, hashed)
     meta = meta_features(videos) if meta is None else meta
-    if fitted_out is not None:
-        fitted_out.append(fitted)
     return gbdt_matrix(meta, fitted.labels, fitted.text)
 
 
@@ -72,25 +66,37 @@ def gbdt_fit(x: np.ndarray, target: np.ndarray, rows: dict[str, np.ndarray], see
 
 
 def gbdt_stack_scores(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray,
-                      train_rows: np.ndarray, transcripts: dict[str, str] | None = None):
+                      train_rows: np.ndarray, transcripts: dict[str, str] | None = None, hashed=None, full=None):
     """Every row's gbdt score from a gbdt (and label-derived inputs) that never saw its target, and the
-    gbdt fitted on all training rows (what ``predict`` applies to a new video)."""
+    gbdt fitted on all training rows (what ``predict`` applies to a new video).
+
+    ``full``: the labels features and text ridge scores already fitted on ``train_rows`` (the final
+    gbdt's inputs), when the caller has them."""
+    from mdr_graph.encoders.text import video_texts
     from mdr_graph.train.label_features import NO_PRIOR
     from mdr_graph.train.oof import oof_predict
+    from mdr_graph.train.text_ridge import hashed_ngrams
+
+    if hashed is None:   # hash the texts once, not once per fold
+        hashed = hashed_ngrams(video_texts(videos, transcripts))
 
     def fit_predict(fit_rows: np.ndarray, pred_rows: np.ndarray) -> np.ndarray:
-        x, _ = gbdt_inputs(cfg, videos, target, fit_rows, transcripts=transcripts)   # all refitted on fit_rows
+        x, _ = gbdt_inputs(cfg, videos, target, fit_rows, transcripts=transcripts, hashed=hashed)   # refitted
         return gbdt_fit(x, target, {"train": fit_rows}, cfg.seed, trees=STACK_TREES).predict(x[pred_rows])
 
     scores = oof_predict(fit_predict, videos, train_rows, cfg.split, cfg.seed, cfg.oof_folds, NO_PRIOR,
                          held_out=False)
-    fitted: list = []
-    x, _ = gbdt_inputs(cfg, videos, target, train_rows, fitted_out=fitted, transcripts=transcripts)
+    if full is not None and full.labels is not None and full.text is not None:
+        from mdr_graph.encoders.meta import meta_features
+
+        x, _ = gbdt_matrix(meta_features(videos), full.labels, full.text)
+    else:
+        x, _ = gbdt_inputs(cfg, videos, target, train_rows, transcripts=transcripts, hashed=hashed)
     final = gbdt_fit(x, target, {"train": np.asarray(train_rows)}, cfg.seed, trees=STACK_TREES)
     held = np.setdiff1d(np.arange(len(videos)), train_rows)
     if len(held):
         scores[held] = final.predict(x[held])
-    return scores, Stacked(final.booster_.model_to_string()), fitted[0].ridge
+    return scores, Stacked(final.booster_.model_to_string())
 
 
 class Stacked:

@@ -83,9 +83,13 @@ class TextRidge:
 
 
 def text_ridge_scores(videos: pd.DataFrame, texts: list[str], target: np.ndarray, train_rows: np.ndarray,
-                      split: str, seed: int, folds: int, alpha: float = ALPHA) -> tuple[np.ndarray, TextRidge]:
-    """Every row's out-of-fold ridge score, and the ridge fitted on all training rows."""
-    x = hashed_ngrams(texts)
+                      split: str, seed: int, folds: int, alpha: float = ALPHA,
+                      hashed=None) -> tuple[np.ndarray, TextRidge]:
+    """Every row's out-of-fold ridge score, and the ridge fitted on all training rows.
+
+    ``hashed``: ``hashed_ngrams(texts)`` when the caller already has it (the nested stack refits often).
+    """
+    x = hashed_ngrams(texts) if hashed is None else hashed
     used = np.unique(x.indices)   # only buckets some video uses: ~10x fewer columns, same fit, faster solves
     x = x[:, used]
     y = np.asarray(target, dtype=np.float64)

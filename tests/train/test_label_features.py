@@ -112,7 +112,7 @@ def test_the_stacked_gbdt_score_is_nested_out_of_fold(split):
     rows = rows_of(videos, split)
     y = videos["popularity_raw"].to_numpy(float)
     cfg = TrainConfig(split=split, seed=0, oof_folds=3)
-    base, _, _ = gbdt_stack_scores(cfg, videos, y, rows["train"])
+    base, _ = gbdt_stack_scores(cfg, videos, y, rows["train"])
     y2 = y.copy()
     held = np.concatenate([rows["val"], rows["test"]])
     y2[held] += np.random.default_rng(3).normal(0, 5, len(held))

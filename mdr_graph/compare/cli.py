@@ -87,6 +87,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--patch", type=int)
     t.add_argument("--text-dim", dest="text_dim", type=int)
     t.add_argument("--loss", choices=["mse", "mae", "huber"])
+    t.add_argument("--network-embedding", dest="network_embedding", choices=["neighbours", "song", "video"],
+                   help="what the network modality sees (see `mdr-graph train --help`; default neighbours)")
 
 
 def resolve(args: argparse.Namespace) -> tuple[CompareConfig, TrainConfig]:

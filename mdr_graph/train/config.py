@@ -36,6 +36,10 @@ class TrainConfig:
     positional_encoding: bool = True
     text_dim: int = 2048
     finetune_gat: bool = False
+    # What the network modality sees (mdr_graph.pretrain.embed): "neighbours" (mean GAT embedding of the
+    # video's song, creator and hashtags per relation), "song" (its song's, as in VAN) or "video" (its
+    # own node output, which mixes in the meta modality's inputs). Entities see training videos only.
+    network_embedding: str = "neighbours"
     # data
     split: str = "random"               # random | time | song
     split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])

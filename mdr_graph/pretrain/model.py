@@ -97,11 +97,6 @@ class GATConfig:
         return self
 
 
-def edge_key(edge_type: tuple[str, str, str]) -> str:
-    """ModuleDict keys must be strings."""
-    return "__".join(edge_type)
-
-
 def reverse(edge_type: tuple[str, str, str]) -> tuple[str, str, str]:
     """``(video, uses, song)`` -> ``(song, rev_uses, video)``: the graph's naming rule for reverse edges."""
     src, rel, dst = edge_type

@@ -60,6 +60,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--finetune-gat", dest="finetune_gat", action="store_const", const=True,
                    help="train the GAT with the fusion model (full-graph GAT pass per step) instead of "
                         "using its frozen embeddings")
+    p.add_argument("--network-embedding", dest="network_embedding", choices=["neighbours", "song", "video"],
+                   help="what the network modality sees: neighbours (default; mean GAT embedding of the video's "
+                        "song, creator and hashtags), song (its song's, VAN) or video (its own node, mixes in meta)")
     p.add_argument("--num-workers", dest="num_workers", type=int, help="DataLoader worker processes")
     p.add_argument("--threads", type=int, help="torch CPU threads (0 = torch default; small models train "
                    "fastest on 1)")

@@ -47,6 +47,10 @@ class TrainConfig:
     label_max_hashtag_df: float = LabelFeatureConfig.max_hashtag_df
     fitted_cache: str = ""              # directory caching those inputs across runs of one split (compare sets it)
     finetune_gat: bool = False
+    # What the network modality sees (mdr_graph.pretrain.embed): "neighbours" (mean GAT embedding of the
+    # video's song, creator and hashtags per relation), "song" (its song's, as in VAN) or "video" (its
+    # own node output, which mixes in the meta modality's inputs). Entities see training videos only.
+    network_embedding: str = "neighbours"
     # data
     split: str = "random"               # random | time | song
     split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])

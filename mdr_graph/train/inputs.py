@@ -52,15 +52,23 @@ def open_store(features: str):
     return FeatureStore(features)
 
 
-def network_embeddings(cfg: TrainConfig, videos: pd.DataFrame, new: bool = False) -> pd.DataFrame:
-    """Frozen GAT embeddings: transductive for graph videos, inductive for ``new`` ones."""
+def network_embeddings(cfg: TrainConfig, videos: pd.DataFrame, new: bool = False,
+                       known_videos=None) -> pd.DataFrame:
+    """Frozen GAT embeddings (``cfg.network_embedding``) of the graph's videos, or of ``new`` ones.
+
+    Only ``known_videos``' links (the training split) shape the song, creator and hashtag
+    embeddings and their degree inputs; every other video only reads from its entities.
+    """
     if not cfg.gat:
         raise UserError("modality 'network' needs --gat RUNDIR/gat.pt (from `mdr-graph pretrain`)")
     if not Path(cfg.gat).exists():
         raise UserError(f"GAT checkpoint not found: {cfg.gat}")
     from mdr_graph.pretrain import embed
 
-    return embed.embed_new(cfg.gat, cfg.graph, videos) if new else embed.embed_graph(cfg.gat, cfg.graph)
+    mode = embed.check_mode(cfg.network_embedding)
+    if new:
+        return embed.embed_new(cfg.gat, cfg.graph, videos, mode=mode, known_videos=known_videos)
+    return embed.embed_graph(cfg.gat, cfg.graph, mode=mode, known_videos=known_videos)
 
 
 def build_dataset(cfg: TrainConfig, videos: pd.DataFrame, targets: np.ndarray, normalizer: Normalizer,
@@ -132,7 +140,7 @@ def prepare(cfg: TrainConfig, splits: dict[str, np.ndarray] | None = None,
     if media_mods and store is None:
         raise UserError(f"modalities {','.join(media_mods)} need --features FEATDIR (from `mdr-graph extract`)")
     media = (lambda vid: store.get(vid) if vid in store else None) if store is not None else None
-    emb = network_embeddings(cfg, videos) if "network" in cfg.modalities else None
+    emb = network_embeddings(cfg, videos, known_videos=splits["train"]) if "network" in cfg.modalities else None
     target = normalizer.target(raw)
     transcripts = store_transcripts(store, ids) if "text" in cfg.modalities else {}
     fitted = fitted_inputs(cfg, videos, target, rows["train"], transcripts)

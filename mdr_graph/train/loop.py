@@ -53,7 +53,7 @@ def build(cfg: TrainConfig, input_shapes: dict[str, tuple]) -> torch.nn.Module:
     if cfg.finetune_gat and "network" in cfg.modalities:
         from mdr_graph.train.finetune import wrap
 
-        model = wrap(model, cfg.gat, cfg.graph)
+        model = wrap(model, cfg.gat, cfg.graph, mode=cfg.network_embedding)
     return model
 
 
@@ -299,7 +299,7 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu") -> tuple[
         from mdr_graph.train.finetune import wrap
 
         cfg = ck["train_config"]
-        model = wrap(model, cfg["gat"], cfg["graph"], ck["gat_state"])
+        model = wrap(model, cfg["gat"], cfg["graph"], ck["gat_state"], mode=cfg.get("network_embedding", "video"))
     return model.to(device).eval(), ck
 
 

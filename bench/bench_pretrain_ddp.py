@@ -1,12 +1,12 @@
 """Benchmark GAT pretraining under torchrun (DDP, gloo) against one process, side by side.
 
 The same synthetic graph (one song per ~300 videos, Zipf(1) song popularity, the default
-model) and the same component batches are pretrained three ways, each in its own
+model) and the same link batches are pretrained three ways, each in its own
 process tree under a per-process memory cap:
 
 - one process, 2 torch threads (the default on this 2-core machine);
 - one process, 1 torch thread;
-- ``torchrun --standalone --nproc_per_node=2``, 1 thread per rank: the component batches
+- ``torchrun --standalone --nproc_per_node=2``, 1 thread per rank: the link batches
   are dealt out across the ranks, so each optimizer step takes one batch per rank.
 
 Reports wall seconds per epoch (training + validation, from ``metrics.json``), peak RSS
@@ -39,7 +39,7 @@ from benchlib import write_section  # noqa: E402
 
 MEM_CAP_GB = 10          # per process; two ranks may take 2x this
 CASE_TIMEOUT_S = 60 * 60
-COMPONENTS_PER_BATCH = 333   # as bench_pretrain.py: ~100k videos per batch
+EDGES_PER_BATCH = 100_000   # as bench_pretrain.py: supervision links per step
 
 
 def _cap_memory() -> None:
@@ -79,7 +79,7 @@ def run_size(videos: int, epochs: int, tmp: Path, with_one_thread: bool) -> dict
     graph.mkdir()
     save_graph(synthetic_graph(videos, songs, signal=1.0, zipf_exponent=1.0, seed=0), graph)
     common = ["--graph", str(graph), "--epochs", str(epochs), "--patience", str(epochs),
-              "--batch-components", str(COMPONENTS_PER_BATCH)]
+              "--batch-edges", str(EDGES_PER_BATCH)]
     py = [sys.executable, "-m", "mdr_graph"]
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "mdr_graph"]
     cases = [("1 process, 2 threads", py, 2), ("1 process, 1 thread", py, 1), ("torchrun, 2 ranks x 1 thread", torchrun, 1)]
@@ -110,8 +110,8 @@ def main() -> int:
     sizes = ", ".join(f"{v:,} videos / {max(1, v // 300):,} songs" for v in args.videos)
     lines = [
         f"GAT pretraining under `torchrun` (DDP, gloo) vs one process on synthetic graphs ({sizes}; Zipf(1) "
-        f"song popularity), default model, component batches of {COMPONENTS_PER_BATCH} songs "
-        f"(`--batch-components {COMPONENTS_PER_BATCH}`), {args.epochs} epochs. Seconds per epoch = training + "
+        f"song popularity), default model, batches of {EDGES_PER_BATCH} supervision links "
+        f"(`--batch-edges {EDGES_PER_BATCH}`), {args.epochs} epochs. Seconds per epoch = training + "
         "validation, after the first epoch; peak RSS per process (each rank holds the whole graph plus its "
         "own batches). Under DDP each optimizer step takes one batch per rank, so an epoch has about half the "
         "steps. AUCs after so few epochs are a smoke check, not a quality result.",

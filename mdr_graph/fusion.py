@@ -58,6 +58,7 @@ class FusionConfig:
     patch: int = 16               # ViT patch size P (must divide the frame size)
     positional_encoding: bool = True   # ViT hierarchical positional encoding (off = ablation)
     text_dim: int = 4096          # hashed bag-of-words buckets (the text input's width)
+    text_features: str = "hashed"  # hashed: a Linear on the hashed counts | ridge: the text ridge's score
     convlstm_path: str | None = None   # convlstm.pt from `mdr-graph pretrain-visual` (frozen encoder)
     coattention_layers: int = 1   # fusion layers (stacked co-attention, or guided cross-attention)
     ff_mult: int = 2              # FC width = ff_mult * d_model (0 = a single Linear, literally "FC")

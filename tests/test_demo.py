@@ -20,7 +20,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
         assert (out / f).exists(), f
     # the full model used every extracted modality, and the baselines ran beside it
     summary = read_json(out / "compare" / "compare.json")
-    assert summary["fusion_modalities"] == ["network", "meta", "text", "mfcc", "vit", "convlstm"]
+    assert summary["fusion_modalities"] == ["network", "labels", "meta", "text", "gbdt", "mfcc", "vit", "convlstm"]
     ran = {m["name"] for m in summary["models"] if not m["skip"]}
     assert {"coattention", "song-mean", "meta-linear", "gat-only", "audio-mlp", "vision-only", "late-fusion",
             "concat-mlp", "single-transformer", "unimodal-average"} <= ran

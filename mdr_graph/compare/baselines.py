@@ -1,4 +1,4 @@
-"""The non-neural baselines: global mean, per-song mean, ridge regression on metadata.
+"""The non-neural baselines: global, song and creator means, ridge on metadata, and LightGBM.
 
 They answer "how much of the score is explained before any model looks at a frame?".
 Each is fitted on the training split only, on the min-max-normalised target that the
@@ -25,6 +25,7 @@ from mdr_graph.encoders.meta import meta_features
 from mdr_graph.io import read_json, write_json, write_text
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.data import Normalizer
+from mdr_graph.train.gbdt import gbdt_fit, gbdt_inputs
 from mdr_graph.train.metrics import regression_metrics
 from mdr_graph.train.splits import SPLITS, make_splits
 
@@ -116,11 +117,12 @@ GROUP_COLUMNS = {"song-mean": "song_id", "creator-mean": "author_id"}
 
 
 def fit_predict(name: str, videos: pd.DataFrame, rows: dict[str, np.ndarray], target: np.ndarray,
-                meta: np.ndarray) -> tuple[np.ndarray, dict]:
+                meta: np.ndarray, cfg: TrainConfig | None = None) -> tuple[np.ndarray, dict]:
     """Fit baseline ``name`` on ``rows['train']``; predict all rows of ``videos``.
 
     ``target`` is the normalised target of every row, ``meta`` the standardised metadata
-    matrix of every row. Returns the predictions and what was fitted (for metrics.json).
+    matrix of every row, ``cfg`` the run's settings (split, seed, folds: the gbdt's
+    out-of-fold inputs follow them). Returns the predictions and what was fitted (for metrics.json).
     """
     tr, va = rows["train"], rows["val"]
     mu = global_mean(target[tr])
@@ -140,6 +142,21 @@ def fit_predict(name: str, videos: pd.DataFrame, rows: dict[str, np.ndarray], ta
         return model.predict(meta), {"alpha": model.alpha, "val_mse_by_alpha": {str(a): s for a, s in scores.items()},
                                      "coef": model.coef.tolist(), "intercept": model.intercept,
                                      "params": int(model.coef.size + 1)}
+    if name == "text-ridge":   # exactly the text modality's input (text_features = "ridge")
+        from mdr_graph.train.fitted import fit_label_inputs
+
+        cfg = cfg or TrainConfig()
+        fitted = fit_label_inputs(dataclasses.replace(cfg, modalities=["text"], text_features="ridge"), videos, target, tr)
+        return fitted.text[:, 0].astype(np.float64), {"alpha": fitted.ridge.alpha,
+                                                      "params": int(fitted.ridge.coef.size + 1)}
+    if name == "gbdt":
+        cfg = cfg or TrainConfig()
+        x, names = gbdt_inputs(cfg, videos, target, tr, meta)
+        model = gbdt_fit(x, target, rows, cfg.seed)
+        gain = model.booster_.feature_importance("gain")
+        top = sorted(zip(names, (gain / max(gain.sum(), 1e-12)).tolist()), key=lambda t: -t[1])[:10]
+        return model.predict(x), {"trees": int(model.booster_.num_trees()), "features": names,
+                                  "gain_share_top10": dict(top), "params": int(model.booster_.num_trees())}
     raise ValueError(f"unknown tabular baseline {name!r}; known: {', '.join(TABULAR_INPUTS)}")
 
 
@@ -169,7 +186,7 @@ def run_tabular_baseline(name: str, cfg: TrainConfig, out_dir: str | Path) -> di
     meta_raw = meta_features(videos)
     norm = Normalizer.fit(raw[rows["train"]], meta_raw[rows["train"]])
     target = norm.target(raw)
-    pred, fitted = fit_predict(name, videos, rows, target, norm.meta(meta_raw).astype(np.float64))
+    pred, fitted = fit_predict(name, videos, rows, target, norm.meta(meta_raw).astype(np.float64), cfg)
     secs = time.perf_counter() - t0
 
     frames = [pd.DataFrame({"video_id": videos["video_id"].astype(str).to_numpy()[rows[s]], "split": s,

@@ -26,7 +26,7 @@ from pathlib import Path
 from mdr_graph.compare.runner import CompareConfig
 from mdr_graph.config import from_dict, load_toml
 from mdr_graph.errors import UserError
-from mdr_graph.train.config import PRESETS, TrainConfig
+from mdr_graph.train.config import PRESETS, TEXT_FEATURES, TrainConfig
 
 # TrainConfig fields that a comparison sets per run; they cannot come from the [train] template.
 PER_RUN_FIELDS = ("graph", "features", "gat", "convlstm", "modalities", "model", "fusion", "split", "seed")
@@ -86,7 +86,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--dropout", type=float)
     t.add_argument("--patch", type=int)
     t.add_argument("--text-dim", dest="text_dim", type=int)
+    t.add_argument("--text-features", dest="text_features", choices=TEXT_FEATURES)
+    t.add_argument("--oof-folds", dest="oof_folds", type=int)
     t.add_argument("--loss", choices=["mse", "mae", "huber"])
+    t.add_argument("--network-embedding", dest="network_embedding", choices=["neighbours", "song", "video"],
+                   help="what the network modality sees (see `mdr-graph train --help`; default neighbours)")
 
 
 def resolve(args: argparse.Namespace) -> tuple[CompareConfig, TrainConfig]:

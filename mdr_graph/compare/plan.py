@@ -32,7 +32,12 @@ MODELS: dict[str, dict] = {
     "creator-mean": dict(kind="tabular", inputs=["creator"],
                          description="mean training target of the video's creator, else the global mean"),
     "meta-linear": dict(kind="tabular", inputs=["meta"], description="ridge regression on pre-publication metadata"),
+    "text-ridge": dict(kind="tabular", inputs=["text"],
+                       description="ridge on hashed word and character n-grams of caption and hashtags"),
+    "gbdt": dict(kind="tabular", inputs=["meta", "labels", "text"],
+                 description="LightGBM on metadata, the leak-free labels features and the out-of-fold text ridge"),
     "gat-only": dict(kind="neural", description="frozen GAT embedding + FC (the reference design's GAT baseline)"),
+    "text-only": dict(kind="neural", description="the text modality alone (it must reach text-ridge)"),
     "audio-mlp": dict(kind="neural", description="MFCC only, Audio-MLP"),
     "vision-only": dict(kind="neural", description="ViT over the sampled frames (ViViT-style)"),
     "late-fusion": dict(kind="neural", description="separate visual and audio Transformers, decision-level "
@@ -43,11 +48,11 @@ MODELS: dict[str, dict] = {
                                                           "(NJU-Lamda-style)"),
 }
 # Unimodal neural baselines: name -> the one modality they see.
-UNIMODAL: dict[str, str] = {"gat-only": "network", "audio-mlp": "mfcc", "vision-only": "vit"}
+UNIMODAL: dict[str, str] = {"gat-only": "network", "text-only": "text", "audio-mlp": "mfcc", "vision-only": "vit"}
 # Members averaged by `unimodal-average`, when they ran: the unimodal networks and the metadata model.
 ENSEMBLE_MEMBERS = ("gat-only", "audio-mlp", "vision-only", "meta-linear")
 # Modality order of the fusion model when it uses everything available.
-DEFAULT_FUSION_ORDER = ("network", "meta", "text", "mfcc", "whisper", "vit", "convlstm")
+DEFAULT_FUSION_ORDER = ("network", "labels", "meta", "text", "gbdt", "mfcc", "whisper", "vit", "convlstm")
 VISUAL = ("convlstm", "vit")      # late-fusion's visual branch, first available wins
 AUDIO = ("whisper", "mfcc")       # late-fusion's audio branch, first available wins
 
@@ -66,7 +71,7 @@ class Available:
 
     def missing(self, modality: str) -> str | None:
         """Why ``modality`` cannot be used, or ``None`` when it can."""
-        if modality in ("meta", "text"):
+        if modality in ("meta", "text", "labels", "gbdt"):   # from the graph's own table
             return None
         if modality == "network":
             return None if self.gat else "no --gat (the frozen GAT from `mdr-graph pretrain`)"

@@ -78,7 +78,8 @@ def run_config(template: TrainConfig, spec: RunSpec, seed: int, ccfg: CompareCon
 
 
 # What a non-neural run depends on; training hyperparameters do not change it.
-TABULAR_FIELDS = ("graph", "split", "split_fractions", "seed", "model", "modalities")
+TABULAR_FIELDS = ("graph", "split", "split_fractions", "seed", "model", "modalities", "oof_folds", "label_smoothing",
+                  "label_recency_days", "label_max_hashtag_df")
 
 
 def check_same_config(path: Path, cfg: TrainConfig, fields: tuple[str, ...] | None = None) -> None:
@@ -86,7 +87,8 @@ def check_same_config(path: Path, cfg: TrainConfig, fields: tuple[str, ...] | No
     saved_toml = load_toml(path / "config.toml").get("train", {})
     saved = dataclasses.asdict(from_dict(TrainConfig, saved_toml, source=str(path / "config.toml")))
     want = dataclasses.asdict(cfg)
-    diff = [k for k in (fields or want) if _norm(saved.get(k)) != _norm(want[k])]
+    # where the label-derived inputs are cached changes no result
+    diff = [k for k in (fields or want) if k != "fitted_cache" and _norm(saved.get(k)) != _norm(want[k])]
     if diff:
         raise UserError(f"{path} was trained with other settings ({', '.join(f'{k}: {saved.get(k)!r} -> {want[k]!r}' for k in diff[:4])}); "
                         f"delete that run directory to retrain it, or compare into a new --out")
@@ -210,6 +212,8 @@ class Comparison:
     def __init__(self, ccfg: CompareConfig, template: TrainConfig, out: str | Path,
                  avail: Available | None = None, jobs: int = 1, threads: int | None = None):
         self.ccfg, self.template, self.out = ccfg, template, Path(out)
+        if not template.fitted_cache:   # every run of one split and seed shares its label-derived inputs
+            self.template = dataclasses.replace(template, fitted_cache=str(self.out.resolve() / "fitted"))
         self.jobs, self.threads = max(1, int(jobs)), threads
         self.avail = avail or inspect_inputs(ccfg.graph, ccfg.features, ccfg.gat, ccfg.convlstm)
         # the run configs carry resolved absolute paths

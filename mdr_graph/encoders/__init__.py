@@ -10,7 +10,12 @@ fbank     float ``[n_mels, T]``      Audio-MLP (the filter-bank ablation)       
 whisper   float ``[d_w]``            Linear projection                                1
 network   float ``[d_g]``            trainable FC on the frozen GAT embedding         1
 meta      float ``[d_meta]``         MLP on pre-publication metadata                  1
-text      float ``[vocab]``          Linear on hashed bag-of-words counts             1
+text      float ``[vocab]`` or ``[1]``  Linear on hashed counts, or on the text ridge's   1
+                                     out-of-fold score (``text_features = "ridge"``)
+labels    float ``[d_labels]``       MLP on the leak-free popularity of the videos    1
+                                     sharing the song, creator, hashtags
+gbdt      float ``[1]``              Linear on the stacked LightGBM's out-of-fold     1
+                                     score (:mod:`mdr_graph.train.gbdt`)
 ========  =========================  ===============================================  ======
 
 :func:`build_encoder` builds one from a config object (``mdr_graph.fusion.FusionConfig``,
@@ -28,6 +33,7 @@ from torch import nn
 
 from mdr_graph.encoders.audio import AudioMLPEncoder, WhisperProjection
 from mdr_graph.encoders.convlstm import ConvLSTMEmbedding
+from mdr_graph.encoders.layers import VectorEncoder
 from mdr_graph.encoders.meta import MetaEncoder
 from mdr_graph.encoders.network import NetworkEncoder
 from mdr_graph.encoders.text import TextEncoder
@@ -65,6 +71,12 @@ def _audio(shape, d, cfg):
                            dropout=_opt(cfg, "dropout", 0.0))
 
 
+def _text(shape, d, cfg):
+    if _opt(cfg, "text_features", "hashed") == "ridge":   # one fitted score: standardise it, project it
+        return VectorEncoder(shape[0], d, hidden=0, dropout=_opt(cfg, "dropout", 0.0), standardize=True)
+    return TextEncoder(shape, d, getattr(cfg, "text_dim", None), _opt(cfg, "dropout", 0.0))
+
+
 ENCODERS: dict[str, EncoderSpec] = {
     "vit": EncoderSpec(_vit, 4, torch.uint8, "ViT over sampled frames"),
     "convlstm": EncoderSpec(_convlstm, 4, torch.uint8, "frozen ConvLSTM-autoencoder bottleneck"),
@@ -76,8 +88,11 @@ ENCODERS: dict[str, EncoderSpec] = {
                            "frozen GAT embedding"),
     "meta": EncoderSpec(lambda s, d, c: MetaEncoder(s, d, _opt(c, "meta_hidden", 128), _opt(c, "dropout", 0.0)),
                         1, torch.float32, "pre-publication metadata"),
-    "text": EncoderSpec(lambda s, d, c: TextEncoder(s, d, getattr(c, "text_dim", None), _opt(c, "dropout", 0.0)),
-                        1, torch.float32, "hashed bag of words"),
+    "text": EncoderSpec(_text, 1, torch.float32, "hashed bag of words, or the text ridge's score"),
+    "labels": EncoderSpec(lambda s, d, c: VectorEncoder(s[0], d, _opt(c, "meta_hidden", 128), _opt(c, "dropout", 0.0)),
+                          1, torch.float32, "leak-free popularity of the videos sharing song, creator, hashtags"),
+    "gbdt": EncoderSpec(lambda s, d, c: VectorEncoder(s[0], d, 0, _opt(c, "dropout", 0.0)), 1, torch.float32,
+                        "the stacked LightGBM's out-of-fold score"),
 }
 
 MODALITIES = tuple(ENCODERS)

@@ -2,9 +2,10 @@
 
 Features (:data:`META_FEATURES`, built by :func:`meta_features` from a ``videos.parquet``
 table): duration, hashtag count, caption length, posting hour and weekday (as sin/cos),
-author followers, and the song's originality and platform use count, each with a missing
-flag where the scrape may lack it. They are exactly the graph's video features beside
-its song's features, computed by the same stateless transforms, so a new video gets the
+author followers, the song's originality and platform use count, and the account's following,
+video and given-likes counts (not its hearts, which include this video's likes), each with a
+missing flag where the scrape may lack it. The first are exactly the graph's video features
+beside its song's features; all are stateless per-row transforms, so a new video gets the
 features it would have had in training. This is the one definition: ``train``,
 ``predict`` and the ``meta-linear`` baseline all read it. Engagement counts of the video
 (plays, likes, shares, comments, saves) are never read.
@@ -19,12 +20,27 @@ from mdr_graph.encoders.layers import VectorEncoder
 from mdr_graph.errors import UserError
 from mdr_graph.graph_build.features import SONG_FEATURES, VIDEO_FEATURES, song_features, video_features
 
-META_FEATURES = [*VIDEO_FEATURES, *SONG_FEATURES]
+# The account beside the video, as scraped (a scrape-time value: the data's own limitation). Not its
+# hearts: they include the likes of the very video being predicted.
+ACCOUNT_COLUMNS = {"following": "author_following", "author_videos": "author_videos", "diggs": "author_diggs"}
+ACCOUNT_FEATURES = [f for name in ACCOUNT_COLUMNS for f in (f"log_{name}", f"{name}_missing")]
+META_FEATURES = [*VIDEO_FEATURES, *SONG_FEATURES, *ACCOUNT_FEATURES]
+
+
+def account_features(videos: pd.DataFrame) -> np.ndarray:
+    """``[n, len(ACCOUNT_FEATURES)]``: log1p of each account count and its missing flag (stateless, per row)."""
+    n = len(videos)
+    cols = []
+    for col in ACCOUNT_COLUMNS.values():
+        v = pd.to_numeric(videos[col], errors="coerce").astype("float64") if col in videos else pd.Series(np.nan, index=range(n))
+        cols += [np.log1p(np.clip(v.fillna(0.0).to_numpy(), 0, None)), v.isna().to_numpy(dtype=np.float64)]
+    return np.stack(cols, axis=1) if n else np.zeros((0, len(ACCOUNT_FEATURES)))
 
 
 def meta_features(videos: pd.DataFrame) -> np.ndarray:
     """``float32 [n, len(META_FEATURES)]``, one row per row of ``videos`` (canonical columns)."""
-    return np.concatenate([video_features(videos), song_features(videos)], axis=1).astype(np.float32)
+    return np.concatenate([video_features(videos), song_features(videos), account_features(videos)],
+                          axis=1).astype(np.float32)
 
 
 class MetaEncoder(VectorEncoder):

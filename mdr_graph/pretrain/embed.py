@@ -1,28 +1,50 @@
-"""Write frozen GAT embeddings for every graph video, and for new videos and songs.
+"""Frozen GAT embeddings of videos: what the ``network`` modality sees.
 
-Transductive: every video of GRAPHDIR is embedded by the frozen GAT run on the whole
-graph, every link passing messages (no link is scored and no label is used, so this
-is not a leak; it is how the model will see tomorrow's graph).
+**What a video's network embedding is** (``--network-embedding``):
 
-Inductive (--new-videos FILE.parquet, rows in the videos.parquet schema): each new
-video is added as a node with the same stateless features `build-graph` gives, linked
-to its song; a song the graph lacks is added as a new node from the same rows. The
-frozen GAT then runs on the affected components only (a song and its videos form a
-component, so this is exact). Nothing is retrained.
+- ``neighbours`` (the default): the mean of the GAT embeddings of the video's songs,
+  creators and hashtags, one block per relation, concatenated (zeros where the video has
+  no entity of a relation; on a ``--nodes song`` graph just the song's embedding). Graph
+  information only: the video's own features never enter it.
+- ``song``: VAN's design, the embedding of the video's song (none for a video without one,
+  which the fusion model then masks).
+- ``video``: the video's own node output. It mixes in the video's own features (followers,
+  hour, hashtag count, duration, caption length), the same inputs as the ``meta``
+  modality, so network-vs-meta contributions and ablations are confounded. Kept for
+  comparison with earlier runs.
+
+**What the graph may hold** (``known`` videos): a forecaster knows the training videos,
+not the held-out or later ones. Only known videos' links pass messages *into* entities
+and count towards an entity's degree input; every other video (held out, or new) only
+*reads* from its entities (entity -> video messages), so it never changes another
+video's embedding. ``train`` passes its training split (under ``--split time`` the
+oldest videos, so nothing later is counted); ``embed`` takes ``--known-videos`` (default:
+every graph video, the transductive view for exploration). Scrape-time values in node
+features (creator followers, a song's platform-wide use count) are measured when the
+data was scraped, after the videos were posted: that is the data's own limitation and no
+split can remove it.
+
+Inductive (``--new-videos FILE.parquet``, rows in the videos.parquet schema): each new
+video is added as a reading node linked to its song, creator and hashtags; an entity the
+graph lacks is added as a new node (a song from the rows' song fields; a new creator or
+hashtag with the pretraining graph's mean features, since its own features cannot be
+built from a video row). Nothing is retrained.
 
 The output parquet has one row per video: video_id, song_id, in_graph (the video is a
 node of GRAPHDIR; false for added ones), new_song, embedding (list of float32).
-Large graphs are embedded in batches of whole components and streamed to the file.
 
 example:
   mdr-graph embed --gat runs/gat/gat.pt --graph out/graph --out runs/gat/embeddings.parquet
+  mdr-graph embed --gat runs/gat --graph G --out e.parquet --network-embedding song --known-videos RUN/splits.json
   mdr-graph embed --gat runs/gat --graph out/graph --out new.parquet --new-videos tomorrow/videos.parquet --only-new
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import json
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
@@ -33,6 +55,8 @@ from torch import Tensor
 
 from mdr_graph.errors import UserError
 
+MODES = ("neighbours", "song", "video")
+DEFAULT_MODE = "neighbours"
 DEFAULT_BATCH_VIDEOS = 250_000
 COLUMNS = ("video_id", "song_id", "in_graph", "new_song", "embedding")
 
@@ -54,10 +78,10 @@ def _gat_file(path: str | Path) -> Path:
 def load_gat(path: str | Path) -> tuple[torch.nn.Module, dict]:
     """The frozen encoder (eval mode, no gradients) and its metadata from ``gat.pt`` (or its run directory).
 
-    ``meta`` holds ``config`` (a ``GATConfig``), ``embedding_dim``, ``feature_names``,
-    ``video_ids`` / ``song_ids`` of the pretraining graph, ``epoch``, ``val`` metrics and
-    ``decoder`` (the trained ``LinkDecoder``, to score pairs). For fine-tuning, call
-    ``model.train()`` and ``requires_grad_(True)`` on the returned encoder.
+    ``meta`` holds ``config`` (a ``GATConfig``), ``embedding_dim``, ``feature_names`` and
+    ``ids`` (per node type) of the pretraining graph, ``node_types``, ``relations``,
+    ``epoch``, ``val`` metrics and ``decoders`` (the trained ``LinkDecoders``). For
+    fine-tuning, call ``model.train()`` and ``requires_grad_(True)`` on the encoder.
     """
     from mdr_graph.io import torch_load
     from mdr_graph.pretrain.model import build_model, config_from_dict
@@ -68,66 +92,145 @@ def load_gat(path: str | Path) -> tuple[torch.nn.Module, dict]:
     if not isinstance(p, dict) or p.get("format") != GAT_FORMAT:
         raise UserError(f"{path} is not a GAT checkpoint written by `mdr-graph pretrain`")
     if p.get("format_version") != GAT_FORMAT_VERSION:
-        raise UserError(f"{path} has GAT format {p.get('format_version')}, this version reads {GAT_FORMAT_VERSION}; "
-                        "re-run `mdr-graph pretrain`")
+        raise UserError(f"{path} has GAT format {p.get('format_version')} (the song-video GAT of an earlier "
+                        f"version), this version reads {GAT_FORMAT_VERSION}; re-run `mdr-graph pretrain`")
     cfg = config_from_dict(p["config"])
-    encoder, decoder = build_model(p["in_dims"], cfg)
+    relations = [tuple(r) for r in p["relations"]]
+    encoder, decoders = build_model(p["node_types"], relations, p["in_dims"], cfg)
     encoder.load_state_dict(p["encoder"])
-    decoder.load_state_dict(p["decoder"])
-    for m in (encoder, decoder):
+    decoders.load_state_dict(p["decoder"])
+    for m in (encoder, decoders):
         m.eval().requires_grad_(False)
     meta = {
         "path": str(path), "config": cfg, "embedding_dim": int(p["embedding_dim"]),
-        "in_dims": dict(p["in_dims"]), "feature_names": p["feature_names"],
-        "video_ids": unpack_ids(p["video_ids"], p["num_videos"]), "song_ids": unpack_ids(p["song_ids"], p["num_songs"]),
-        "epoch": p.get("epoch"), "val": p.get("val", {}), "graph": p.get("graph", ""), "decoder": decoder,
+        "in_dims": dict(p["in_dims"]), "feature_names": p["feature_names"], "node_types": list(p["node_types"]),
+        "relations": relations, "ids": {t: unpack_ids(v, p["num_nodes"][t]) for t, v in p["ids"].items()},
+        "epoch": p.get("epoch"), "val": p.get("val", {}), "graph": p.get("graph", ""), "decoders": decoders,
     }
     return encoder, meta
 
 
-def embedding_dim(gat_path: str | Path) -> int:
-    """Width of the network embedding a checkpoint produces (reads only its metadata)."""
+def mode_dim(mode: str, embedding_dim: int, relations: list) -> int:
+    """Width of a video's network embedding under ``mode``."""
+    check_mode(mode)
+    return embedding_dim * len(relations) if mode == "neighbours" else embedding_dim
+
+
+def embedding_dim(gat_path: str | Path, mode: str = "video") -> int:
+    """Width of the network embedding a checkpoint produces under ``mode`` (reads only its metadata)."""
     from mdr_graph.io import torch_load
 
-    return int(torch_load(_gat_file(gat_path))["embedding_dim"])
+    p = torch_load(_gat_file(gat_path))
+    return mode_dim(mode, int(p["embedding_dim"]), p.get("relations", [None]))
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise UserError(f"unknown network embedding {mode!r}; choose from {', '.join(MODES)}")
+    return mode
 
 
 def _load_graph_checked(graph_dir: str | Path, meta: dict):
     from mdr_graph.graph_build.graph import load_graph
-    from mdr_graph.pretrain.trainer import graph_parts
+    from mdr_graph.pretrain.parts import graph_parts
 
-    parts = graph_parts(load_graph(graph_dir))
-    for t in ("video", "song"):
-        if parts["feature_names"][t] != list(meta["feature_names"][t]):
-            raise UserError(f"{graph_dir}: {t} features {parts['feature_names'][t]} differ from the ones the GAT "
+    try:
+        parts = graph_parts(load_graph(graph_dir))
+    except ValueError as e:
+        raise UserError(f"{graph_dir}: {e}") from None
+    if parts.relations != list(meta["relations"]):
+        raise UserError(f"{graph_dir} links videos by {[r[1] for r in parts.relations]} but the GAT was trained on "
+                        f"{[r[1] for r in meta['relations']]}; use the graph the GAT was pretrained on")
+    for t in parts.node_types:
+        if parts.feature_names[t] != list(meta["feature_names"][t]):
+            raise UserError(f"{graph_dir}: {t} features {parts.feature_names[t]} differ from the ones the GAT "
                             f"was trained on {list(meta['feature_names'][t])}; rebuild the graph with the same "
                             "mdr-graph version or retrain the GAT")
     return parts
 
 
-# ----------------------------------------------------------------------------- transductive
+# ----------------------------------------------------------------------------- the forecaster's view of the graph
 
-@torch.no_grad()
-def iter_graph_embeddings(encoder: torch.nn.Module, parts: dict, batch_videos: int = DEFAULT_BATCH_VIDEOS
-                          ) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
-    """Yield ``(video_idx, z_video, song_idx, z_song)`` per batch of whole components, all links passing messages."""
+def normalise_hashtag(tag: str) -> str:
+    """The hashtag node key of a raw tag: NFKC, lower case, without a leading '#'."""
+    return unicodedata.normalize("NFKC", str(tag)).strip().lstrip("#").lower()
+
+
+@dataclass
+class View:
+    """The graph as the GAT runs on it for embedding: nodes, reading links and writing links.
+
+    ``x`` holds every node (graph nodes first, then added videos and entities); ``reads``
+    every video's links (forward direction, ``video -> entity``); ``writes`` the known
+    videos' links only. Entities receive messages and count degree from ``writes`` alone.
+    """
+
+    x: dict[str, Tensor]
+    reads: dict[tuple[str, str, str], Tensor]
+    writes: dict[tuple[str, str, str], Tensor]
+
+    def edge_dict(self) -> dict:
+        from mdr_graph.pretrain.model import reverse
+
+        out = {}
+        for r in self.reads:
+            out[r] = self.writes[r]          # video -> entity: only what a forecaster knew
+            out[reverse(r)] = self.reads[r].flip(0)  # entity -> video: every video reads its entities
+        return out
+
+
+def known_mask(parts, known_videos: Iterable[str] | None) -> Tensor:
+    """Which graph videos' links may shape the entities (``None``: all of them)."""
+    V = parts.num_nodes["video"]
+    if known_videos is None:
+        return torch.ones(V, dtype=torch.bool)
+    idx = pd.Index(parts.ids["video"]).get_indexer(pd.Index([str(v) for v in known_videos]))
+    mask = torch.zeros(V, dtype=torch.bool)
+    mask[torch.from_numpy(idx[idx >= 0]).long()] = True
+    return mask
+
+
+def graph_view(parts, known: Tensor) -> View:
+    writes = {r: ei[:, known[ei[0]]] for r, ei in parts.edges.items()}
+    return View(dict(parts.x), dict(parts.edges), writes)
+
+
+def view_embeddings(encoder: torch.nn.Module, view: View, mode: str) -> tuple[Tensor, Tensor]:
+    """``(embedding [V', d_mode], present [V'])`` of every video node of ``view`` (differentiable)."""
+    from torch_geometric.utils import scatter
+
+    z = encoder(view.x, view.edge_dict())
+    V = view.x["video"].size(0)
+    if mode == "video":
+        return z["video"], torch.ones(V, dtype=torch.bool)
+    if mode == "song":
+        r = next((r for r in encoder.relations if r[2] == "song"), None)
+        if r is None:
+            raise UserError("--network-embedding song needs a graph with song nodes; use neighbours")
+        ei = view.reads[r]
+        out = z["song"].new_zeros(V, encoder.out_dim)
+        out = out.index_copy(0, ei[0], z["song"][ei[1]])  # a video has at most one song
+        present = torch.zeros(V, dtype=torch.bool)
+        present[ei[0].cpu()] = True
+        return out, present
+    blocks, present = [], torch.zeros(V, dtype=torch.bool)
+    for r in encoder.relations:
+        ei = view.reads[r]
+        blocks.append(scatter(z[r[2]][ei[1]], ei[0], dim=0, dim_size=V, reduce="mean"))
+        present[ei[0].cpu()] = True
+    return torch.cat(blocks, dim=1), present
+
+
+def _song_of_video(parts) -> np.ndarray:
+    """Song id of each graph video (None for a video without one)."""
     from mdr_graph.graph_build.schema import VIDEO_EDGE
-    from mdr_graph.pretrain.components import pack_components
 
-    x, E = parts["x"], parts["edge_index"]
-    V, S = x["video"].size(0), x["song"].size(0)
-    batches = pack_components(E, V, S, num_batches=max(1, math.ceil(V / max(batch_videos, 1))))
-    for vids, songs, mp in zip(batches.videos, batches.songs, batches.split_edges(E)):
-        xb = x if batches.is_full_batch else {"video": x["video"][vids], "song": x["song"][songs]}
-        z = encoder(xb, {VIDEO_EDGE: mp})
-        yield vids, z["video"], songs, z["song"]
-
-
-def _song_of_video(E: Tensor, num_videos: int) -> Tensor:
-    """Song index of each video (-1 for a video without one; the last link wins if several)."""
-    song = torch.full((num_videos,), -1, dtype=torch.long)
-    song[E[0]] = E[1]
-    return song
+    V = parts.num_nodes["video"]
+    out = np.full(V, None, dtype=object)
+    if VIDEO_EDGE in parts.edges:
+        ei = parts.edges[VIDEO_EDGE]
+        out[ei[0].numpy()] = np.asarray(parts.ids["song"], dtype=object)[ei[1].numpy()]
+    return out
 
 
 class Chunk(NamedTuple):
@@ -140,66 +243,48 @@ class Chunk(NamedTuple):
     embedding: np.ndarray   # float32 [n, d]
 
 
-def _chunk(video_ids, song_ids, in_graph, new_song, z: Tensor) -> Chunk:
-    return Chunk(np.asarray([str(v) for v in video_ids], dtype=object),
-                 np.asarray([None if s is None or s is pd.NA else str(s) for s in song_ids], dtype=object),
-                 np.asarray(in_graph, dtype=bool), np.asarray(new_song, dtype=bool),
-                 z.detach().float().cpu().numpy())
-
-
 def _frame(c: Chunk) -> pd.DataFrame:
     return pd.DataFrame({"video_id": c.video_id.tolist(), "song_id": c.song_id.tolist(), "in_graph": c.in_graph,
                          "new_song": c.new_song, "embedding": list(c.embedding)})
 
 
-def _graph_chunks(encoder, parts: dict, batch_videos: int) -> Iterator[Chunk]:
-    ids = parts["ids"]
-    vid_ids = np.asarray(ids["video"], dtype=object)
-    song_ids = np.asarray(list(ids["song"]) + [None], dtype=object)  # index -1 -> None
-    song_of = _song_of_video(parts["edge_index"], len(vid_ids))
-    for vids, zv, _, _ in iter_graph_embeddings(encoder, parts, batch_videos):
-        n = vids.numel()
-        yield Chunk(vid_ids[vids.numpy()], song_ids[song_of[vids].numpy()], np.ones(n, bool), np.zeros(n, bool),
-                    zv.float().numpy())
+# ----------------------------------------------------------------------------- transductive
+
+@torch.no_grad()
+def graph_chunks(encoder, parts, mode: str, known: Tensor, batch_videos: int = DEFAULT_BATCH_VIDEOS
+                 ) -> Iterator[Chunk]:
+    """Every graph video with an embedding under ``mode``, in graph order, ``batch_videos`` rows per chunk.
+
+    One full-graph pass of the frozen GAT (no gradients) over the forecaster's view.
+    """
+    z, present = view_embeddings(encoder, graph_view(parts, known), check_mode(mode))
+    vid_ids = np.asarray(parts.ids["video"], dtype=object)
+    song_of = _song_of_video(parts)
+    rows = torch.nonzero(present).flatten().numpy()
+    for start in range(0, rows.size, max(batch_videos, 1)):
+        r = rows[start:start + batch_videos]
+        yield Chunk(vid_ids[r], song_of[r], np.ones(r.size, bool), np.zeros(r.size, bool), z[r].float().numpy())
 
 
-def embed_graph(gat_path: str | Path, graph_dir: str | Path, *, batch_videos: int = DEFAULT_BATCH_VIDEOS
-                ) -> pd.DataFrame:
-    """Frozen embeddings of every video of ``graph_dir`` (transductive), in graph order.
+def embed_graph(gat_path: str | Path, graph_dir: str | Path, *, mode: str = DEFAULT_MODE,
+                known_videos: Iterable[str] | None = None, batch_videos: int = DEFAULT_BATCH_VIDEOS) -> pd.DataFrame:
+    """Frozen embeddings of the graph's videos under ``mode``, in graph order.
 
-    Columns ``video_id``, ``song_id``, ``in_graph`` (all true), ``new_song`` (all false),
-    ``embedding`` (float32 array of ``embedding_dim``). Every link of the graph passes
-    messages; inference scores nothing, so no label is involved.
+    Only ``known_videos``' links shape the entities (default: every video's). Videos that
+    have no embedding under ``mode`` (no song for ``song``, no link at all for
+    ``neighbours``) have no row.
     """
     encoder, meta = load_gat(gat_path)
     parts = _load_graph_checked(graph_dir, meta)
-    frames = [_frame(c) for c in _graph_chunks(encoder, parts, batch_videos)]
+    frames = [_frame(c) for c in graph_chunks(encoder, parts, mode, known_mask(parts, known_videos), batch_videos)]
     if not frames:
-        return _frame(_chunk([], [], [], [], torch.zeros(0, meta["embedding_dim"])))
-    df = pd.concat(frames, ignore_index=True)
-    order = pd.Index(parts["ids"]["video"]).get_indexer(df["video_id"])
-    return df.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
+        d = mode_dim(mode, meta["embedding_dim"], meta["relations"])
+        return _frame(Chunk(*(np.empty(0, dtype=object),) * 2, np.empty(0, bool), np.empty(0, bool),
+                            np.zeros((0, d), np.float32)))
+    return pd.concat(frames, ignore_index=True)
 
 
 # ----------------------------------------------------------------------------- inductive
-
-def _component_subgraph(parts: dict, seed_songs: Tensor, seed_videos: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Global ``(video_idx, song_idx, local edges)`` of the components holding the seed nodes."""
-    from mdr_graph.pretrain.components import connected_components
-
-    x, E = parts["x"], parts["edge_index"]
-    V, S = x["video"].size(0), x["song"].size(0)
-    vc, sc = connected_components(E, V, S)
-    comps = torch.cat([sc[seed_songs], vc[seed_videos]]).unique()
-    vids = torch.nonzero(torch.isin(vc, comps)).flatten()
-    songs = torch.nonzero(torch.isin(sc, comps)).flatten()
-    vloc = torch.full((V,), -1, dtype=torch.long)
-    vloc[vids] = torch.arange(vids.numel())
-    sloc = torch.full((S,), -1, dtype=torch.long)
-    sloc[songs] = torch.arange(songs.numel())
-    keep = vloc[E[0]] >= 0
-    return vids, songs, torch.stack([vloc[E[0][keep]], sloc[E[1][keep]]])
-
 
 def _check_new_videos(new_videos: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(new_videos, pd.DataFrame) or "video_id" not in new_videos:
@@ -211,102 +296,134 @@ def _check_new_videos(new_videos: pd.DataFrame) -> pd.DataFrame:
     dup = df["video_id"].duplicated()
     if dup.any():
         raise UserError(f"new videos: video_id {df.loc[dup, 'video_id'].iloc[0]!r} appears more than once")
-    if "song_id" not in df:
-        df["song_id"] = pd.NA
-    df["song_id"] = df["song_id"].astype("string")
+    for col in ("song_id", "author_id"):
+        if col not in df:
+            df[col] = pd.NA
+        df[col] = df[col].astype("string")
+    if "hashtags" not in df:
+        df["hashtags"] = [[] for _ in range(len(df))]
     return df
 
 
+def _entity_keys(rows: pd.DataFrame, node_type: str) -> list[list[str]]:
+    """Each new video's entity ids of ``node_type`` (the graph's id rules)."""
+    if node_type == "song":
+        return [[str(s)] if pd.notna(s) else [] for s in rows["song_id"]]
+    if node_type == "creator":
+        return [[str(a)] if pd.notna(a) else [] for a in rows["author_id"]]
+    out = []
+    for tags in rows["hashtags"]:
+        tags = list(tags) if isinstance(tags, (list, tuple, np.ndarray)) else []
+        keys = [normalise_hashtag(t) for t in tags]
+        out.append(list(dict.fromkeys(k for k in keys if k)))
+    return out
+
+
+def _new_entity_features(encoder, node_type: str, rows: pd.DataFrame, keys: list[str]) -> Tensor:
+    """Features of entities the graph lacks: songs from the rows' song fields, others the graph's mean."""
+    if not keys:
+        return torch.zeros(0, encoder.in_dims[node_type])
+    if node_type == "song":
+        from mdr_graph.graph_build.features import song_features
+        from mdr_graph.graph_build.graph import songs_table
+
+        table = songs_table(rows[rows["song_id"].isin(keys)]).set_index("song_id").loc[keys].reset_index()
+        return torch.from_numpy(song_features(table)).float()
+    # A creator's or hashtag's features come from the whole scrape (its followers, its other
+    # videos), which one new video row cannot supply; the mean is the GAT's "typical" entity.
+    return getattr(encoder, f"{node_type}_mean").unsqueeze(0).expand(len(keys), -1).clone()
+
+
+def new_view(encoder, parts, known: Tensor, rows: pd.DataFrame) -> tuple[View, np.ndarray]:
+    """The graph view with ``rows`` added as reading video nodes (and entities the graph lacks).
+
+    Returns the view and, per relation order, whether each row's song is new.
+    """
+    from mdr_graph.graph_build.features import video_features
+
+    view = graph_view(parts, known)
+    V = parts.num_nodes["video"]
+    n = len(rows)
+    x = dict(view.x)
+    x["video"] = torch.cat([x["video"], torch.from_numpy(video_features(rows)).float()])
+    new_song = np.zeros(n, dtype=bool)
+    for r in encoder.relations:
+        t = r[2]
+        keys = _entity_keys(rows, t)
+        index = pd.Index(parts.ids[t])
+        flat = [k for ks in keys for k in ks]
+        owner = np.repeat(np.arange(n), [len(ks) for ks in keys])
+        pos = index.get_indexer(pd.Index(flat)) if flat else np.zeros(0, dtype=np.int64)
+        unknown = list(dict.fromkeys(k for k, p in zip(flat, pos) if p < 0))
+        new_pos = pd.Index(unknown).get_indexer(pd.Index(flat)) if flat else np.zeros(0, dtype=np.int64)
+        dst = np.where(pos >= 0, pos, parts.num_nodes[t] + new_pos)
+        if t == "song":
+            new_song[owner[pos < 0]] = True
+        x[t] = torch.cat([x[t], _new_entity_features(encoder, t, rows, unknown)])
+        ei = torch.from_numpy(np.stack([V + owner, dst]).astype(np.int64)).reshape(2, -1)
+        view.reads[r] = torch.cat([view.reads[r], ei], dim=1)
+    view.x = x
+    return view, new_song
+
+
 @torch.no_grad()
-def embed_new_with(encoder: torch.nn.Module, parts: dict, new_videos: pd.DataFrame) -> pd.DataFrame:
+def embed_new_with(encoder: torch.nn.Module, parts, new_videos: pd.DataFrame, *, mode: str = DEFAULT_MODE,
+                   known: Tensor | None = None) -> pd.DataFrame:
     """``embed_new`` for an already loaded encoder and graph (see there)."""
-    from mdr_graph.graph_build.features import song_features, video_features
-    from mdr_graph.graph_build.graph import songs_table
-    from mdr_graph.graph_build.schema import VIDEO_EDGE
-
     df = _check_new_videos(new_videos)
-    x, E = parts["x"], parts["edge_index"]
-    V, S = x["video"].size(0), x["song"].size(0)
-    d = encoder.out_dim
-    graph_video = pd.Index(parts["ids"]["video"]).get_indexer(df["video_id"])
-    song_index = pd.Index(parts["ids"]["song"])
-    out = torch.zeros(len(df), d)
-    out_song = np.empty(len(df), dtype=object)
-    new_song_flag = np.zeros(len(df), dtype=bool)
-
-    # Rows already in the graph: their transductive embedding, from their component of the unchanged graph.
-    known_rows = np.flatnonzero(graph_video >= 0)
-    if known_rows.size:
-        gv = torch.from_numpy(graph_video[known_rows]).long()
-        vids, songs, local = _component_subgraph(parts, torch.empty(0, dtype=torch.long), gv)
-        z = encoder({"video": x["video"][vids], "song": x["song"][songs]}, {VIDEO_EDGE: local})
-        row_of = torch.full((V,), -1, dtype=torch.long)
-        row_of[vids] = torch.arange(vids.numel())
-        out[known_rows] = z["video"][row_of[gv]]
-        song_of = _song_of_video(E, V)[gv]
-        song_ids = np.asarray(parts["ids"]["song"] + [None], dtype=object)
-        out_song[known_rows] = song_ids[song_of.numpy()]
-
-    # New rows: add them (and songs the graph lacks) as nodes of their songs' components, then run the frozen GAT.
-    new_rows = np.flatnonzero(graph_video < 0)
-    if new_rows.size:
-        rows = df.iloc[new_rows].reset_index(drop=True)
-        has_song = rows["song_id"].notna().to_numpy()
-        gsong = np.where(has_song, song_index.get_indexer(rows["song_id"].fillna("")), -1)
-        unknown = has_song & (gsong < 0)
-        new_songs = songs_table(rows[unknown]) if unknown.any() else pd.DataFrame({"song_id": []})
-        new_song_pos = pd.Index(new_songs["song_id"].astype(str)).get_indexer(rows["song_id"].fillna("").astype(str))
-        known_songs = torch.from_numpy(np.unique(gsong[gsong >= 0])).long()
-        vids, songs, local = _component_subgraph(parts, known_songs, torch.empty(0, dtype=torch.long))
-        sloc = torch.full((S,), -1, dtype=torch.long)
-        sloc[songs] = torch.arange(songs.numel())
-        n_old_v, n_old_s = vids.numel(), songs.numel()
-        # Local song of each new video: a graph song, an added song, or none (isolated: features alone).
-        song_local = np.full(len(rows), -1, dtype=np.int64)
-        song_local[gsong >= 0] = sloc[torch.from_numpy(gsong[gsong >= 0])].numpy()
-        song_local[unknown] = n_old_s + new_song_pos[unknown]
-        linked = np.flatnonzero(song_local >= 0)
-        new_edges = torch.from_numpy(np.stack([n_old_v + linked, song_local[linked]])).long()
-        xv = torch.cat([x["video"][vids], torch.from_numpy(video_features(rows)).float()])
-        xs = torch.cat([x["song"][songs], torch.from_numpy(song_features(new_songs)).float()
-                        if len(new_songs) else torch.zeros(0, x["song"].size(1))])
-        z = encoder({"video": xv, "song": xs}, {VIDEO_EDGE: torch.cat([local, new_edges], dim=1)})
-        out[new_rows] = z["video"][n_old_v:]
-        out_song[new_rows] = rows["song_id"].astype(object).where(has_song, None).to_numpy()
-        new_song_flag[new_rows] = unknown
-    return _frame(_chunk(df["video_id"], out_song, graph_video >= 0, new_song_flag, out))
+    check_mode(mode)
+    known = known if known is not None else torch.ones(parts.num_nodes["video"], dtype=torch.bool)
+    graph_video = pd.Index(parts.ids["video"]).get_indexer(df["video_id"])
+    in_graph = graph_video >= 0
+    rows = df[~in_graph].reset_index(drop=True)
+    view, new_song = new_view(encoder, parts, known, rows)
+    z, present = view_embeddings(encoder, view, mode)
+    V = parts.num_nodes["video"]
+    at = np.where(in_graph, graph_video, V + np.cumsum(~in_graph) - 1)
+    d = z.size(1)
+    emb = torch.zeros(len(df), d)
+    has = present[torch.from_numpy(at)].numpy()
+    emb[torch.from_numpy(np.flatnonzero(has))] = z[torch.from_numpy(at[has])]
+    song_of = _song_of_video(parts)
+    song_ids = np.where(in_graph, song_of[np.where(in_graph, graph_video, 0)],
+                        df["song_id"].astype(object).where(df["song_id"].notna(), None).to_numpy())
+    new_flag = np.zeros(len(df), dtype=bool)
+    new_flag[~in_graph] = new_song
+    keep = has  # a video without an embedding under `mode` gets no row (the fusion model masks it)
+    return _frame(Chunk(df["video_id"].to_numpy(dtype=object)[keep], np.asarray(song_ids, dtype=object)[keep],
+                        in_graph[keep], new_flag[keep], emb[torch.from_numpy(keep)].numpy()))
 
 
-def embed_new(gat_path: str | Path, graph_dir: str | Path, new_videos: pd.DataFrame) -> pd.DataFrame:
+def embed_new(gat_path: str | Path, graph_dir: str | Path, new_videos: pd.DataFrame, *, mode: str = DEFAULT_MODE,
+              known_videos: Iterable[str] | None = None) -> pd.DataFrame:
     """Frozen embeddings of ``new_videos`` (rows in the videos.parquet schema), in their row order.
 
-    A row whose ``video_id`` is a node of the graph gets its transductive embedding
-    (``in_graph`` true). Any other row is added as a new node linked to its song: a song
-    of the graph (``new_song`` false), or one the graph lacks, added from the same rows'
-    song fields (``new_song`` true). A row without a song is embedded from its own
-    features through the skip path. The frozen GAT is never retrained.
+    A row whose ``video_id`` is a node of the graph gets its graph embedding (``in_graph``
+    true). Any other row is added as a reading node linked to its song, creator and
+    hashtags: entities of the graph, or ones the graph lacks, added as new nodes
+    (``new_song`` true for a new song). A row that has no embedding under ``mode`` (no
+    song for ``song``; no entity at all for ``neighbours``) is left out. Only
+    ``known_videos``' links shape the entities. The frozen GAT is never retrained.
     """
     encoder, meta = load_gat(gat_path)
     parts = _load_graph_checked(graph_dir, meta)
-    return embed_new_with(encoder, parts, new_videos)
+    return embed_new_with(encoder, parts, new_videos, mode=mode, known=known_mask(parts, known_videos))
 
 
 @torch.no_grad()
-def embed_songs(gat_path: str | Path, graph_dir: str | Path, *, batch_videos: int = DEFAULT_BATCH_VIDEOS
+def embed_songs(gat_path: str | Path, graph_dir: str | Path, *, known_videos: Iterable[str] | None = None
                 ) -> pd.DataFrame:
-    """Frozen embeddings of every song of the graph: ``song_id``, ``degree``, ``embedding``."""
+    """Frozen embeddings of every song of the graph: ``song_id``, ``degree`` (known links), ``embedding``."""
+    from mdr_graph.graph_build.schema import VIDEO_EDGE
+
     encoder, meta = load_gat(gat_path)
-    return _songs_frame(encoder, _load_graph_checked(graph_dir, meta), batch_videos)
-
-
-@torch.no_grad()
-def _songs_frame(encoder: torch.nn.Module, parts: dict, batch_videos: int) -> pd.DataFrame:
-    S = parts["x"]["song"].size(0)
-    z = torch.zeros(S, encoder.out_dim)
-    for _, _, songs, zs in iter_graph_embeddings(encoder, parts, batch_videos):
-        z[songs] = zs
-    degree = torch.bincount(parts["edge_index"][1], minlength=S).numpy()
-    return pd.DataFrame({"song_id": list(parts["ids"]["song"]), "degree": degree, "embedding": list(z.numpy())})
+    parts = _load_graph_checked(graph_dir, meta)
+    if "song" not in parts.node_types:
+        raise UserError(f"{graph_dir} has no song nodes")
+    view = graph_view(parts, known_mask(parts, known_videos))
+    z = encoder(view.x, view.edge_dict())["song"]
+    degree = torch.bincount(view.writes[VIDEO_EDGE][1], minlength=parts.num_nodes["song"]).numpy()
+    return pd.DataFrame({"song_id": list(parts.ids["song"]), "degree": degree, "embedding": list(z.numpy())})
 
 
 # ----------------------------------------------------------------------------- parquet streaming
@@ -361,28 +478,38 @@ def write_embeddings(path: str | Path, items: Iterable[Chunk | pd.DataFrame]) ->
 
 
 def export_graph_embeddings(gat_path: str | Path, graph_dir: str | Path, out: str | Path, *,
+                            mode: str = DEFAULT_MODE, known_videos: Iterable[str] | None = None,
                             batch_videos: int = DEFAULT_BATCH_VIDEOS, new_videos: pd.DataFrame | None = None,
                             only_new: bool = False) -> int:
-    """Stream every graph video's embedding (then ``new_videos``' rows) into the parquet ``out``; returns rows written.
-
-    Memory is bounded by one batch of whole components (about ``batch_videos`` videos)
-    plus the graph, so millions of videos export without holding all embeddings.
-    """
+    """Stream every graph video's embedding (then ``new_videos``' rows) into the parquet ``out``; returns rows written."""
     from mdr_graph.runlog import progress
 
     encoder, meta = load_gat(gat_path)
     parts = _load_graph_checked(graph_dir, meta)
-    V = parts["x"]["video"].size(0)
+    known = known_mask(parts, known_videos)
 
     def frames():
         if not only_new:
-            yield from progress(_graph_chunks(encoder, parts, batch_videos), total=max(1, math.ceil(V / batch_videos)),
-                                desc="embed", unit="batch")
+            yield from progress(graph_chunks(encoder, parts, mode, known, batch_videos), desc="embed", unit="batch")
         if new_videos is not None:
-            df = embed_new_with(encoder, parts, new_videos)
+            df = embed_new_with(encoder, parts, new_videos, mode=mode, known=known)
             yield df if only_new else df[~df["in_graph"]]
 
     return write_embeddings(out, frames())
+
+
+def read_known_videos(path: str) -> list[str]:
+    """Video ids from a run's ``splits.json`` (its training split) or a text file with one id per line."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"--known-videos file not found: {path}")
+    if p.suffix == ".json":
+        try:
+            data = json.loads(p.read_text())
+            return [str(v) for v in data["train"]]
+        except (ValueError, KeyError, TypeError):
+            raise UserError(f"{path} is not a run's splits.json (a JSON object with a 'train' list)") from None
+    return [line.strip() for line in p.read_text().splitlines() if line.strip()]
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -391,13 +518,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gat", required=True, help="RUNDIR/gat.pt from `mdr-graph pretrain` (or RUNDIR)")
     p.add_argument("--graph", required=True, help="graph directory holding graph.pt")
     p.add_argument("--out", required=True, help="output parquet, one row per video")
+    p.add_argument("--network-embedding", choices=MODES, default=DEFAULT_MODE,
+                   help="neighbours (default): mean embedding of the video's song, creator and hashtags per "
+                        "relation, concatenated; song: its song's embedding (VAN); video: its own node output "
+                        "(mixes in its own metadata)")
+    p.add_argument("--known-videos", help="a run's splits.json (its training split) or a file of video ids, one "
+                                          "per line: only their links shape the entities (default: every video)")
     p.add_argument("--new-videos",
                    help="parquet of videos not in the graph (videos.parquet schema) to embed inductively")
     p.add_argument("--only-new", action="store_true", help="write only the --new-videos rows, not the graph's videos")
     p.add_argument("--songs-out", help="also write every graph song's embedding to this parquet")
     p.add_argument("--batch-videos", type=int, default=DEFAULT_BATCH_VIDEOS,
-                   help=f"videos per batch of whole components (default {DEFAULT_BATCH_VIDEOS}); "
-                        "lower it to save memory")
+                   help=f"rows per parquet row group (default {DEFAULT_BATCH_VIDEOS})")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -407,6 +539,7 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"--batch-videos must be at least 1, got {args.batch_videos}")
     if args.only_new and not args.new_videos:
         raise UserError("--only-new needs --new-videos FILE.parquet")
+    known = read_known_videos(args.known_videos) if args.known_videos else None
     new = None
     if args.new_videos:
         try:
@@ -415,11 +548,12 @@ def main(args: argparse.Namespace) -> int:
             raise UserError(f"--new-videos file not found: {args.new_videos}") from None
         except Exception as e:
             raise UserError(f"--new-videos {args.new_videos} is not a readable parquet file ({e})") from None
-    n = export_graph_embeddings(args.gat, args.graph, args.out, batch_videos=args.batch_videos, new_videos=new,
-                                only_new=args.only_new)
-    print(f"wrote {n} video embeddings (dim {embedding_dim(args.gat)}) to {args.out}")
+    n = export_graph_embeddings(args.gat, args.graph, args.out, mode=args.network_embedding, known_videos=known,
+                                batch_videos=args.batch_videos, new_videos=new, only_new=args.only_new)
+    print(f"wrote {n} video embeddings ({args.network_embedding}, dim "
+          f"{embedding_dim(args.gat, args.network_embedding)}) to {args.out}")
     if args.songs_out:
-        songs = embed_songs(args.gat, args.graph, batch_videos=args.batch_videos)
+        songs = embed_songs(args.gat, args.graph, known_videos=known)
         write_parquet(args.songs_out, songs)
         print(f"wrote {len(songs)} song embeddings to {args.songs_out}")
     return 0

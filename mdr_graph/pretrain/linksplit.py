@@ -1,7 +1,9 @@
-"""A leak-free split of the (video, uses, song) links, and negative pairs to score against them.
+"""A leak-free split of every relation's links, and negative pairs to score against them.
 
-PyG's ``RandomLinkSplit`` (with the reverse edge type split alongside) assigns every link
-one role, kept here as a single ``role`` vector over the graph's edges:
+One PyG ``RandomLinkSplit`` over every forward relation present (``(video, uses, song)``,
+``(video, posted_by, creator)``, ``(video, tagged, hashtag)``, each with its reverse edge
+type split alongside) splits each relation's links on its own and assigns every link one
+role, kept per relation as a ``role`` vector over that relation's edges:
 
 - ``MP``: training message passing only,
 - ``SUP``: training supervision only (``disjoint_train_ratio`` of the training links),
@@ -26,7 +28,6 @@ import torch
 from torch import Tensor
 
 from mdr_graph.errors import UserError
-from mdr_graph.graph_build.schema import REV_EDGE, VIDEO_EDGE
 
 MP, SUP, VAL, TEST = 0, 1, 2, 3
 STAGES = {"train": MP, "val": SUP, "test": VAL}   # stage -> highest role that passes messages
@@ -35,13 +36,13 @@ SCORED = {"train": SUP, "val": VAL, "test": TEST}  # stage -> role it scores
 
 @dataclass
 class LinkSplit:
-    """Roles of the graph's ``(video, song)`` edges plus fixed validation/test negatives."""
+    """Roles of one relation's ``(video, entity)`` edges plus fixed validation/test negatives."""
 
-    edge_index: Tensor     # [2, E] (video, song), the whole graph
+    edge_index: Tensor     # [2, E] (video, entity), every link of the relation
     role: Tensor           # [E] int8, one of MP/SUP/VAL/TEST
     num_videos: int
-    num_songs: int
-    val_neg: Tensor        # [2, n] (video, song) pairs that are not links
+    num_dst: int           # entities of the relation's type
+    val_neg: Tensor        # [2, n] (video, entity) pairs that are not links
     test_neg: Tensor
 
     def message_edges(self, stage: str) -> Tensor:
@@ -63,43 +64,49 @@ class LinkSplit:
         return {"mp": c[MP], "sup": c[SUP], "val": c[VAL], "test": c[TEST],
                 "val_neg": int(self.val_neg.size(1)), "test_neg": int(self.test_neg.size(1))}
 
-    def fingerprint(self) -> str:
-        """A short hash of the split, stored in checkpoints so a resume can prove it has the same one."""
-        h = hashlib.sha256()
+    def hash_into(self, h) -> None:
         for t in (self.edge_index, self.role, self.val_neg, self.test_neg):
             h.update(t.contiguous().numpy().tobytes())
-        return h.hexdigest()[:16]
+
+
+def fingerprint(splits: dict[str, LinkSplit]) -> str:
+    """A short hash of every relation's split, stored in checkpoints so a resume can prove it has the same one."""
+    h = hashlib.sha256()
+    for name in sorted(splits):
+        h.update(name.encode())
+        splits[name].hash_into(h)
+    return h.hexdigest()[:16]
 
 
 class EdgeSet:
-    """Membership test for (video, song) pairs, via sorted int64 keys (no Python sets at 3M edges)."""
+    """Membership test for (video, entity) pairs, via sorted int64 keys (no Python sets at 3M edges)."""
 
-    def __init__(self, edge_index: Tensor, num_songs: int):
-        self.num_songs = num_songs
-        self.keys = np.unique(edge_index[0].numpy().astype(np.int64) * num_songs + edge_index[1].numpy())
+    def __init__(self, edge_index: Tensor, num_dst: int):
+        self.num_dst = max(num_dst, 1)
+        self.keys = np.unique(edge_index[0].numpy().astype(np.int64) * self.num_dst + edge_index[1].numpy())
 
-    def contains(self, videos: Tensor, songs: Tensor) -> Tensor:
-        q = videos.numpy().astype(np.int64) * self.num_songs + songs.numpy()
+    def contains(self, videos: Tensor, dst: Tensor) -> Tensor:
+        q = videos.numpy().astype(np.int64) * self.num_dst + dst.numpy()
         pos = np.searchsorted(self.keys, q)
         pos = np.minimum(pos, max(len(self.keys) - 1, 0))
         hit = self.keys[pos] == q if len(self.keys) else np.zeros(q.shape, bool)
         return torch.from_numpy(hit)
 
 
-def sample_negatives(n: int, video_pool: Tensor, song_pool: Tensor, links: EdgeSet,
+def sample_negatives(n: int, video_pool: Tensor, dst_pool: Tensor, links: EdgeSet,
                      generator: torch.Generator, max_rounds: int = 20) -> Tensor:
-    """``[2, <=n]`` (video, song) pairs drawn uniformly from the pools that are not links of the graph.
+    """``[2, <=n]`` (video, entity) pairs drawn uniformly from the pools that are not links of the relation.
 
     Pairs that hit a real link are redrawn; if the pools are so small that ``n`` non-links
     cannot be found in ``max_rounds`` rounds, fewer are returned.
     """
-    if n <= 0 or video_pool.numel() == 0 or song_pool.numel() == 0:
+    if n <= 0 or video_pool.numel() == 0 or dst_pool.numel() == 0:
         return torch.empty(2, 0, dtype=torch.long)
     found: list[Tensor] = []
     need = n
     for _ in range(max_rounds):
         v = video_pool[torch.randint(video_pool.numel(), (need,), generator=generator)]
-        s = song_pool[torch.randint(song_pool.numel(), (need,), generator=generator)]
+        s = dst_pool[torch.randint(dst_pool.numel(), (need,), generator=generator)]
         keep = ~links.contains(v, s)
         found.append(torch.stack([v[keep], s[keep]]))
         need -= int(keep.sum())
@@ -109,7 +116,10 @@ def sample_negatives(n: int, video_pool: Tensor, song_pool: Tensor, links: EdgeS
 
 
 def negative_pools(kind: str, positives: Tensor, videos: Tensor, songs: Tensor) -> tuple[Tensor, Tensor]:
-    """Where negatives for ``positives [2, n]`` draw their videos and songs from (pools may repeat ids).
+    """Where negatives for ``positives [2, n]`` draw their videos and entities from (pools may repeat ids).
+
+    Written for songs; every relation works alike with its own entities (creators, hashtags)
+    in place of songs.
 
     - ``corrupt-song``: the positives' videos, any song. Positive and negative videos then look
       alike, so the model must tell which song a video uses, not whether it already has one.
@@ -129,52 +139,72 @@ def negative_pools(kind: str, positives: Tensor, videos: Tensor, songs: Tensor) 
     raise ValueError(f"unknown negatives {kind!r}")
 
 
-def split_links(edge_index: Tensor, num_videos: int, num_songs: int, *, val_ratio: float, test_ratio: float,
-                disjoint_train_ratio: float, neg_ratio: float, negatives: str, seed: int) -> LinkSplit:
-    """Split the links with ``RandomLinkSplit`` and draw fixed validation/test negatives."""
+def split_links(edges: dict[tuple[str, str, str], Tensor], num_nodes: dict[str, int], *, val_ratio: float,
+                test_ratio: float, disjoint_train_ratio: float, neg_ratio: float, negatives: str, seed: int
+                ) -> dict[str, LinkSplit]:
+    """Split each relation's links with one ``RandomLinkSplit`` and draw fixed validation/test negatives.
+
+    ``edges`` maps forward relations (``video -> entity``) to ``[2, E]`` edge indices.
+    Returns ``{relation name ('uses', 'posted_by', 'tagged'): LinkSplit}``.
+    """
     from torch_geometric.data import HeteroData
     from torch_geometric.transforms import RandomLinkSplit
 
-    E = edge_index.size(1)
-    if int(val_ratio * E) < 1 or int(test_ratio * E) < 1 or int(E * (1 - val_ratio - test_ratio)
-                                                                  * disjoint_train_ratio) < 1:
-        raise UserError(f"the graph has {E} links, too few for a {val_ratio:g}/{test_ratio:g} validation/test "
-                        f"split with {disjoint_train_ratio:g} of training links for supervision; "
-                        "link prediction needs at least a few dozen links")
-    if num_songs < 2:
-        raise UserError(f"the graph has {num_songs} song(s); link prediction needs at least two to have negatives")
+    from mdr_graph.pretrain.model import reverse
+
+    if not edges:
+        raise UserError("the graph has no video links to pretrain on (no song, creator or hashtag edges)")
     data = HeteroData()
-    data["video"].num_nodes = num_videos
-    data["song"].num_nodes = num_songs
-    store = data[VIDEO_EDGE]
-    store.edge_index = edge_index
-    # Edge ids ride through the transform: ``eid`` as an edge attribute (kept on message-passing
-    # edges) and as the label key (copied onto supervision edges; no negatives, so not shifted).
-    store.eid = torch.arange(E)
-    store.edge_label = torch.arange(E)
-    data[REV_EDGE].edge_index = edge_index.flip(0)
+    for t, n in num_nodes.items():
+        data[t].num_nodes = n
+    for et, ei in edges.items():
+        E = ei.size(1)
+        if int(val_ratio * E) < 1 or int(test_ratio * E) < 1 or int(E * (1 - val_ratio - test_ratio)
+                                                                      * disjoint_train_ratio) < 1:
+            raise UserError(f"the graph has {E} {et[1]!r} links ({et[0]} -> {et[2]}), too few for a "
+                            f"{val_ratio:g}/{test_ratio:g} validation/test split with {disjoint_train_ratio:g} of "
+                            "training links for supervision; link prediction needs at least a few dozen links "
+                            "per relation (build the graph without that node type)")
+        if num_nodes[et[2]] < 2:
+            raise UserError(f"the graph has {num_nodes[et[2]]} {et[2]} node(s); link prediction needs at least two "
+                            "to have negatives")
+        store = data[et]
+        store.edge_index = ei
+        # Edge ids ride through the transform: ``eid`` as an edge attribute (kept on message-passing
+        # edges) and as the label key (copied onto supervision edges; no negatives, so not shifted).
+        store.eid = torch.arange(E)
+        store.edge_label = torch.arange(E)
+        data[reverse(et)].edge_index = ei.flip(0)
+    relations = list(edges)
     transform = RandomLinkSplit(num_val=val_ratio, num_test=test_ratio, disjoint_train_ratio=disjoint_train_ratio,
                                 neg_sampling_ratio=0.0, add_negative_train_samples=False,
-                                edge_types=[VIDEO_EDGE], rev_edge_types=[REV_EDGE])
+                                edge_types=relations, rev_edge_types=[reverse(et) for et in relations])
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.manual_seed(seed)
         train, val, test = transform(data)
-    role = torch.full((E,), -1, dtype=torch.int8)
-    role[train[VIDEO_EDGE].eid] = MP
-    role[train[VIDEO_EDGE].edge_label] = SUP
-    role[val[VIDEO_EDGE].edge_label] = VAL
-    role[test[VIDEO_EDGE].edge_label] = TEST
-    assert (role >= 0).all(), "RandomLinkSplit left an edge without a role"
-
-    links = EdgeSet(edge_index, num_songs)
-    negs = []
-    for offset, r in ((1, VAL), (2, TEST)):
-        pos = edge_index[:, role == r]
-        video_pool, song_pool = negative_pools(negatives, pos, torch.arange(num_videos), torch.arange(num_songs))
-        g = torch.Generator().manual_seed(seed * 1000 + offset)
-        negs.append(sample_negatives(max(1, round(neg_ratio * pos.size(1))), video_pool, song_pool, links, g))
-        if negs[-1].size(1) == 0:
-            raise UserError(f"found no negative pairs for the {'validation' if r == VAL else 'test'} links with "
-                            f"negatives={negatives!r}: every candidate pair is a link. Try --negatives uniform")
-    return LinkSplit(edge_index, role, num_videos, num_songs, negs[0], negs[1])
+    out = {}
+    for k, et in enumerate(relations):
+        ei = edges[et]
+        E, n_dst = ei.size(1), num_nodes[et[2]]
+        role = torch.full((E,), -1, dtype=torch.int8)
+        role[train[et].eid] = MP
+        role[train[et].edge_label] = SUP
+        role[val[et].edge_label] = VAL
+        role[test[et].edge_label] = TEST
+        assert (role >= 0).all(), "RandomLinkSplit left an edge without a role"
+        links = EdgeSet(ei, n_dst)
+        negs = []
+        for offset, r in ((1, VAL), (2, TEST)):
+            pos = ei[:, role == r]
+            video_pool, dst_pool = negative_pools(negatives, pos, torch.arange(num_nodes["video"]),
+                                                  torch.arange(n_dst))
+            # The first relation keeps the seeds a song-only graph always had, so its split is unchanged.
+            g = torch.Generator().manual_seed(seed * 1000 + offset + 10 * k)
+            negs.append(sample_negatives(max(1, round(neg_ratio * pos.size(1))), video_pool, dst_pool, links, g))
+            if negs[-1].size(1) == 0:
+                raise UserError(f"found no negative pairs for the {'validation' if r == VAL else 'test'} "
+                                f"{et[1]!r} links with negatives={negatives!r}: every candidate pair is a link. "
+                                "Try --negatives uniform")
+        out[et[1]] = LinkSplit(ei, role, num_nodes["video"], n_dst, negs[0], negs[1])
+    return out

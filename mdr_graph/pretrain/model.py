@@ -1,15 +1,10 @@
-"""The song-video GAT encoder, its link decoder, and their settings.
+"""The heterogeneous video-entity GAT, its link decoders, and their settings.
 
-The graph is bipartite (videos only link to songs), so every layer has one GATConv per
-edge direction: ``video -> song`` (a song attends over the videos that use it) and
-``song -> video`` (a video attends over its song). Each direction is a bipartite
-GATConv with separate source/target projections and no self-loops, since a self-loop
-would mix a node into a neighbourhood of the other type. Instead a per-type linear skip
-path carries a node's own state forward, so a node with no neighbours (a new video, a
-held-out link, a song nobody has used yet) still gets an embedding from its features.
-
-``SongVideoGAT.forward(x_dict, edge_index_dict) -> {'video': [V, d], 'song': [S, d]}``
-is a plain ``nn.Module`` forward, so the fusion model can fine-tune it end to end.
+The graph has node types ``video`` and any of ``song``, ``creator``, ``hashtag``; videos
+link only to entities (``uses``, ``posted_by``, ``tagged``), each relation in both
+directions. ``HeteroGAT.forward(x_dict, edge_index_dict) -> {type: [n, d]}`` is a plain
+``nn.Module`` forward, so the fusion model can fine-tune it end to end. One
+:class:`LinkDecoder` per relation scores ``(video, entity)`` pairs.
 """
 
 from __future__ import annotations
@@ -19,13 +14,15 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import GATConv
+from torch_geometric.nn import GATConv, HeteroConv
 
 from mdr_graph.errors import UserError
-from mdr_graph.graph_build.schema import REV_EDGE, VIDEO_EDGE
+from mdr_graph.graph_build.schema import VIDEO_EDGE
 
-NODE_TYPES = ("video", "song")
-EDGE_TYPES = (VIDEO_EDGE, REV_EDGE)
+# The video -> entity relations, in a fixed order (the order of the `neighbours` embedding's
+# blocks). The names are the graph's contract (graph_build builds exactly these edge types).
+RELATIONS = (VIDEO_EDGE, ("video", "posted_by", "creator"), ("video", "tagged", "hashtag"))
+NODE_TYPES = ("video", "song", "creator", "hashtag")
 LOSSES = ("bce", "mse")
 DECODERS = ("dot", "mlp")
 NEGATIVES = ("corrupt-song", "uniform", "shuffle")
@@ -44,22 +41,25 @@ class GATConfig:
     epochs: int = 200
     patience: int = 20                # stop when val AUC has not improved for this many epochs
     neg_ratio: float = 0.5            # negatives per positive (the reference design used 0.5)
-    # How negative pairs are drawn against the positives being scored (see linksplit.negative_pools):
-    # "corrupt-song" keeps the positives' videos and draws songs uniformly; "uniform" draws both
-    # uniformly; "shuffle" re-pairs the positives' own videos and songs. Each video uses one song,
-    # so with "uniform" a negative's video nearly always has its song in the message-passing graph
-    # and a positive's never does: a shortcut the model learns instead of the task.
+    # How negative pairs are drawn against the positives being scored, per relation (see
+    # linksplit.negative_pools): "corrupt-song" keeps the positives' videos and draws the other end
+    # (a song, creator or hashtag) uniformly; "uniform" draws both uniformly; "shuffle" re-pairs the
+    # positives' own videos and entities. A video has one song and one creator, so with "uniform" a
+    # negative's video nearly always keeps its link in the message-passing graph and a positive's
+    # never does: a shortcut the model learns instead of the task.
     negatives: str = "corrupt-song"
     val_ratio: float = 0.1
     test_ratio: float = 0.1
     disjoint_train_ratio: float = 0.4  # share of training links used only as supervision (60/40)
     loss: str = "bce"                 # bce on logits, or mse on probabilities (the reference design)
     decoder: str = "dot"              # dot product of the pair, or an MLP on [s, v, s*v]
-    # Give songs log(1 + degree in the message-passing graph) as an input. GAT attention is a
-    # weighted mean, which cannot count; this restores the popularity signal. It is computed from
-    # whatever graph the model is run on, so held-out links never count.
-    song_degree_input: bool = True
-    batch_components: int = 0         # connected components per mini-batch; 0 = full batch
+    # Give every entity (song, creator, hashtag) log(1 + its degree in the message-passing graph) as
+    # an input. GAT attention is a weighted mean, which cannot count; this restores the popularity
+    # signal. It is counted on the graph the model is run on, so held-out links never count.
+    degree_input: bool = True
+    # Supervision links per optimizer step; each step runs the GAT on the exact 2-hop (``layers``-hop)
+    # subgraph around the step's pairs (see batching.py). 0 = full batch: one step on the whole graph.
+    batch_edges: int = 0
     seed: int = 0
     device: str = "cpu"
     bf16: bool = False                # bf16 autocast of the training forward pass (meant for GPUs; runs on CPU)
@@ -90,188 +90,118 @@ class GATConfig:
                                                                                    ("cpu", "cuda"))):
             if value not in choices:
                 bad(f"{name}={value!r}; choose from {', '.join(choices)}")
-        if self.batch_components < 0:
-            bad(f"batch_components={self.batch_components} must be >= 0 (0 = full batch)")
+        if self.batch_edges < 0:
+            bad(f"batch_edges={self.batch_edges} must be >= 0 (0 = full batch)")
         if self.device == "cuda" and not torch.cuda.is_available():
             bad("device='cuda' but no CUDA device is available; use --device cpu")
         return self
 
 
-def edge_key(edge_type: tuple[str, str, str]) -> str:
-    """ModuleDict keys must be strings."""
-    return "__".join(edge_type)
+def reverse(edge_type: tuple[str, str, str]) -> tuple[str, str, str]:
+    """``(video, uses, song)`` -> ``(song, rev_uses, video)``: the graph's naming rule for reverse edges."""
+    src, rel, dst = edge_type
+    return (dst, f"rev_{rel}", src)
 
 
-class SongVideoGAT(nn.Module):
-    """Heterogeneous GAT over the bipartite song-video graph.
+def graph_relations(data) -> list[tuple[str, str, str]]:
+    """The forward relations (``video -> entity``) a graph holds, in :data:`RELATIONS` order."""
+    present = {tuple(et) for et in data.edge_types}
+    return [et for et in RELATIONS if et in present and et[2] in data.node_types]
+
+
+class HeteroGAT(nn.Module):
+    """GAT over the heterogeneous video-entity graph: PyG ``HeteroConv`` of bipartite ``GATConv``.
+
+    Each layer has one GATConv per edge direction present (a song attends over its videos,
+    a video over its song, creator and hashtags), summed per target type. The convs are
+    bipartite, with separate source/target projections and no self-loops (a self-loop would
+    mix a node into a neighbourhood of another type); instead a per-type linear skip path
+    carries a node's own state forward, so a node with no links (a new video, a held-out
+    link, an unused song) still gets an embedding from its features.
 
     ``x_stats`` holds the per-type feature mean and std of the pretraining graph. They are
     buffers, so the same standardisation is applied to nodes that arrive later.
     """
 
-    def __init__(self, in_dims: dict[str, int], cfg: GATConfig,
-                 x_stats: dict[str, tuple[Tensor, Tensor]] | None = None):
+    def __init__(self, node_types: list[str], relations: list[tuple[str, str, str]], in_dims: dict[str, int],
+                 cfg: GATConfig, x_stats: dict[str, tuple[Tensor, Tensor]] | None = None):
         super().__init__()
+        self.node_types = list(node_types)
+        self.relations = [tuple(r) for r in relations]
+        self.edge_types = [et for r in self.relations for et in (r, reverse(r))]
         self.in_dims = dict(in_dims)
         self.hidden, self.heads, self.num_layers = cfg.hidden, cfg.heads, cfg.layers
-        self.song_degree_input = cfg.song_degree_input
         self.dropout = cfg.dropout
-        self.compact = True  # compute only on rows an edge touches (exact; see _active_plan)
-        for t in NODE_TYPES:
+        # Entities (not videos) get log(1 + number of videos linking to them) as an input:
+        # GAT attention is a weighted mean, which cannot count, and popularity is a count.
+        self.degree_types = [r[2] for r in self.relations] if cfg.degree_input else []
+        for t in self.node_types:
             mean, std = x_stats[t] if x_stats else (torch.zeros(in_dims[t]), torch.ones(in_dims[t]))
             self.register_buffer(f"{t}_mean", mean.float().clone())
             self.register_buffer(f"{t}_std", std.float().clamp_min(1e-6).clone())
-        extra = {"video": 0, "song": int(cfg.song_degree_input)}
         # W^V and W^S of the design: one input projection per node type.
-        self.proj = nn.ModuleDict({t: nn.Linear(in_dims[t] + extra[t], cfg.hidden) for t in NODE_TYPES})
+        self.proj = nn.ModuleDict({t: nn.Linear(in_dims[t] + int(t in self.degree_types), cfg.hidden)
+                                   for t in self.node_types})
         self.convs = nn.ModuleList()
         self.skips = nn.ModuleList()
         self.norms = nn.ModuleList()
         for layer in range(cfg.layers):
-            self.convs.append(nn.ModuleDict({
-                edge_key(et): GATConv((cfg.hidden, cfg.hidden), cfg.hidden // cfg.heads, heads=cfg.heads,
-                                      concat=True, dropout=cfg.dropout, add_self_loops=False)
-                for et in EDGE_TYPES}))
-            self.skips.append(nn.ModuleDict({t: nn.Linear(cfg.hidden, cfg.hidden) for t in NODE_TYPES}))
+            self.convs.append(HeteroConv({
+                et: GATConv((cfg.hidden, cfg.hidden), cfg.hidden // cfg.heads, heads=cfg.heads, concat=True,
+                            dropout=cfg.dropout, add_self_loops=False)
+                for et in self.edge_types}, aggr="sum"))
+            self.skips.append(nn.ModuleDict({t: nn.Linear(cfg.hidden, cfg.hidden) for t in self.node_types}))
             if layer < cfg.layers - 1:
-                self.norms.append(nn.ModuleDict({t: nn.LayerNorm(cfg.hidden) for t in NODE_TYPES}))
+                self.norms.append(nn.ModuleDict({t: nn.LayerNorm(cfg.hidden) for t in self.node_types}))
 
     @property
     def out_dim(self) -> int:
         return self.hidden
 
-    def _inputs(self, x_dict: dict[str, Tensor], edges: dict, rows: dict[str, Tensor | None]) -> dict[str, Tensor]:
-        h = {}
-        for t in NODE_TYPES:
-            x = x_dict[t].float()
-            n = x.size(0)
-            if rows[t] is not None:
-                x = x[rows[t]]
-            x = (x - getattr(self, f"{t}_mean")) / getattr(self, f"{t}_std")
-            if t == "song" and self.song_degree_input:
-                ei = edges[VIDEO_EDGE]
-                deg = torch.bincount(ei[1], minlength=n).to(x.dtype) if ei.numel() else x.new_zeros(n)
-                deg = deg if rows[t] is None else deg[rows[t]]
-                x = torch.cat([x, torch.log1p(deg).unsqueeze(1)], dim=1)
-            h[t] = self.proj[t](x)
-        return h
+    def complete_edges(self, edge_index_dict: dict, device=None) -> dict:
+        """Every edge type of the model: a missing reverse is the flipped forward (and vice versa), else empty."""
+        out = {}
+        for r in self.relations:
+            fwd, rev = edge_index_dict.get(r), edge_index_dict.get(reverse(r))
+            if fwd is None and rev is None:
+                fwd = rev = torch.empty(2, 0, dtype=torch.long, device=device)
+            out[r] = fwd if fwd is not None else rev.flip(0)
+            out[reverse(r)] = rev if rev is not None else fwd.flip(0)
+        return out
+
+    def degrees(self, edge_index_dict: dict, num_nodes: dict[str, int]) -> dict[str, Tensor]:
+        """Videos linking to each entity in the forward (``video -> entity``) edges given."""
+        return {r[2]: torch.bincount(edge_index_dict[r][1], minlength=num_nodes[r[2]]).float()
+                for r in self.relations if r[2] in self.degree_types}
 
     def forward(self, x_dict: dict[str, Tensor], edge_index_dict: dict,
-                out_index: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
-        """Embed the nodes: ``{'video': [V, hidden], 'song': [S, hidden]}``.
+                degree_dict: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """Embed every node: ``{node type: [n, hidden]}``.
 
-        ``edge_index_dict`` needs ``(video, uses, song)``; the reverse direction is derived
-        from it when absent, so callers cannot pass inconsistent directions by accident.
-        ``out_index`` optionally asks for some rows of a type only (e.g. ``{'video': idx}``
-        returns ``len(idx)`` video rows in that order). Only the rows those outputs depend on
-        are computed, layer by layer, so the values equal slicing the full output.
+        ``edge_index_dict`` holds forward (``video -> entity``) and/or reverse edges; a missing
+        direction is the flip of the other. The two may differ on purpose: reverse-only links
+        let a video read its entities without writing to them (how held-out and new videos
+        are embedded, see ``embed``). ``degree_dict`` overrides the entities' degree input
+        (a subgraph passes its nodes' degrees in the whole graph; default: counted here from
+        the forward edges).
         """
-        fwd = edge_index_dict.get(VIDEO_EDGE)
-        if fwd is None:
-            rev = edge_index_dict.get(REV_EDGE)
-            fwd = rev.flip(0) if rev is not None else torch.empty(2, 0, dtype=torch.long,
-                                                                  device=x_dict["video"].device)
-        edges = {VIDEO_EDGE: fwd, REV_EDGE: edge_index_dict.get(REV_EDGE, fwd.flip(0))}
-        n = {t: x_dict[t].size(0) for t in NODE_TYPES}
-        rows = self._row_plan(edges, n, out_index or {})
-        h = self._inputs(x_dict, edges, rows[0])
+        dev = next(iter(x_dict.values())).device
+        edges = self.complete_edges(edge_index_dict, dev)
+        n = {t: x_dict[t].size(0) for t in self.node_types}
+        deg = degree_dict if degree_dict is not None else self.degrees(edges, n)
+        h = {}
+        for t in self.node_types:
+            x = (x_dict[t].float() - getattr(self, f"{t}_mean")) / getattr(self, f"{t}_std")
+            if t in self.degree_types:
+                x = torch.cat([x, torch.log1p(deg[t].to(x)).unsqueeze(1)], dim=1)
+            h[t] = self.proj[t](x)
         for layer in range(self.num_layers):
-            prev, cur = rows[layer], rows[layer + 1]
-            h_dst = {t: h[t] if cur[t] is None or prev[t] is cur[t] else h[t][_positions(prev[t], cur[t], n[t])]
-                     for t in NODE_TYPES}
-            msg = {}
-            for et in EDGE_TYPES:
-                src, _, dst = et
-                ei = _relabel(edges[et], prev[src], cur[dst], n[src], n[dst])
-                plan = _active_plan(ei, h[src].size(0), h_dst[dst].size(0), self.compact)
-                msg[dst] = _gat_message(self.convs[layer][edge_key(et)], h[src], h_dst[dst], plan)
-            h = {t: self.skips[layer][t](h_dst[t]) + msg[t] for t in NODE_TYPES}
+            msg = self.convs[layer](h, edges)
+            h = {t: self.skips[layer][t](h[t]) + (msg[t] if t in msg else 0.0) for t in self.node_types}
             if layer < self.num_layers - 1:
                 h = {t: nn.functional.dropout(nn.functional.elu(self.norms[layer][t](h[t])),
-                                              p=self.dropout, training=self.training) for t in NODE_TYPES}
-        for t, idx in (out_index or {}).items():
-            h[t] = h[t][_positions(rows[-1][t], idx, n[t])]
+                                              p=self.dropout, training=self.training) for t in self.node_types}
         return h
-
-    def _row_plan(self, edges: dict, n: dict[str, int], out_index: dict[str, Tensor]) -> list[dict]:
-        """``rows[l][t]``: sorted rows of type ``t`` whose layer-``l`` state is needed (``None`` = all).
-
-        Walks back from the requested outputs: a row's layer-``l`` state needs its own and
-        its in-neighbours' layer-``l-1`` states.
-        """
-        L = self.num_layers
-        if not out_index:
-            return [dict.fromkeys(NODE_TYPES)] * (L + 1)
-        masks: list[dict[str, Tensor | None]] = [{} for _ in range(L + 1)]
-        for t in NODE_TYPES:
-            if t in out_index:
-                m = torch.zeros(n[t], dtype=torch.bool, device=out_index[t].device)
-                m[out_index[t]] = True
-                masks[L][t] = m
-            else:
-                masks[L][t] = None
-        for layer in range(L, 0, -1):
-            cur = masks[layer]
-            prev = {t: None if cur[t] is None else cur[t].clone() for t in NODE_TYPES}
-            for et in EDGE_TYPES:
-                src, _, dst = et
-                if prev[src] is None:
-                    continue
-                ei = edges[et]
-                prev[src][ei[0] if cur[dst] is None else ei[0][cur[dst][ei[1]]]] = True
-            masks[layer - 1] = prev
-        return [{t: None if m[t] is None or bool(m[t].all()) else torch.nonzero(m[t]).flatten() for t in NODE_TYPES}
-                for m in masks]
-
-
-def _positions(rows: Tensor | None, idx: Tensor, n: int) -> Tensor:
-    """Where global ids ``idx`` sit within the sorted subset ``rows`` (``None`` = all rows)."""
-    if rows is None:
-        return idx
-    pos = torch.full((n,), -1, dtype=torch.long, device=idx.device)
-    pos[rows] = torch.arange(rows.numel(), device=idx.device)
-    return pos[idx]
-
-
-def _relabel(ei: Tensor, src_rows: Tensor | None, dst_rows: Tensor | None, n_src: int, n_dst: int) -> Tensor:
-    """Edges into ``dst_rows``, relabelled to positions within ``src_rows`` / ``dst_rows``."""
-    if dst_rows is not None:
-        d = _positions(dst_rows, ei[1], n_dst)
-        keep = d >= 0
-        ei = torch.stack([ei[0][keep], d[keep]])
-    if src_rows is not None:
-        ei = torch.stack([_positions(src_rows, ei[0], n_src), ei[1]])
-    return ei
-
-
-def _active_plan(ei: Tensor, n_src: int, n_dst: int, compact: bool) -> tuple[Tensor | None, Tensor | None, Tensor]:
-    """Which source/target rows an edge type touches, and its edges relabelled to those rows.
-
-    A GATConv transforms every source and target row, but only rows with an edge matter:
-    a target without edges receives just the bias, and a source without edges sends
-    nothing. During training about half the videos are isolated (their only link is held
-    out or supervises), so computing on touched rows only is exact and saves that work.
-    ``None`` means "all rows" (no gather needed).
-    """
-    if not compact or ei.numel() == 0:
-        return None, None, ei
-    src, src_inv = torch.unique(ei[0], return_inverse=True)
-    dst, dst_inv = torch.unique(ei[1], return_inverse=True)
-    src_all, dst_all = src.numel() == n_src, dst.numel() == n_dst
-    return (None if src_all else src, None if dst_all else dst,
-            torch.stack([ei[0] if src_all else src_inv, ei[1] if dst_all else dst_inv]))
-
-
-def _gat_message(conv: GATConv, h_src: Tensor, h_dst: Tensor, plan) -> Tensor:
-    src, dst, ei = plan
-    xs = h_src if src is None else h_src[src]
-    xd = h_dst if dst is None else h_dst[dst]
-    if ei.numel() == 0:  # no edges: every target gets the bias alone
-        return conv.bias.expand(h_dst.size(0), -1)
-    out = conv((xs, xd), ei, size=(xs.size(0), xd.size(0)))
-    if dst is None:
-        return out
-    return conv.bias.unsqueeze(0).expand(h_dst.size(0), -1).index_copy(0, dst, out)
 
 
 class LinkDecoder(nn.Module):
@@ -303,13 +233,32 @@ def feature_stats(x: Tensor) -> tuple[Tensor, Tensor]:
     return x.mean(dim=0), torch.where(std > 1e-6, std, torch.ones_like(std))
 
 
-def build_model(in_dims: dict[str, int], cfg: GATConfig,
-                x_stats: dict[str, tuple[Tensor, Tensor]] | None = None) -> tuple[SongVideoGAT, LinkDecoder]:
-    encoder = SongVideoGAT(in_dims, cfg, x_stats)
-    return encoder, LinkDecoder(cfg.hidden, cfg.decoder)
+class LinkDecoders(nn.Module):
+    """One :class:`LinkDecoder` per relation (``uses``, ``posted_by``, ``tagged``): their base rates differ."""
+
+    def __init__(self, relations: list[tuple[str, str, str]], dim: int, kind: str = "dot"):
+        super().__init__()
+        self.kind = kind
+        self.by_relation = nn.ModuleDict({r[1]: LinkDecoder(dim, kind) for r in relations})
+
+    def __getitem__(self, relation: str) -> LinkDecoder:
+        return self.by_relation[relation]
+
+    def forward(self, relation: str, z_dst: Tensor, z_video: Tensor) -> Tensor:
+        return self.by_relation[relation](z_dst, z_video)
+
+
+def build_model(node_types: list[str], relations: list[tuple[str, str, str]], in_dims: dict[str, int],
+                cfg: GATConfig, x_stats: dict[str, tuple[Tensor, Tensor]] | None = None
+                ) -> tuple[HeteroGAT, LinkDecoders]:
+    encoder = HeteroGAT(node_types, relations, in_dims, cfg, x_stats)
+    return encoder, LinkDecoders(relations, cfg.hidden, cfg.decoder)
 
 
 def config_from_dict(values: dict) -> GATConfig:
-    """Rebuild a ``GATConfig`` from a checkpoint, ignoring settings a newer version dropped."""
+    """Rebuild a ``GATConfig`` from a checkpoint or config.toml, ignoring settings a newer version dropped."""
+    values = dict(values)
+    if "song_degree_input" in values:  # its name before entities other than songs had it
+        values.setdefault("degree_input", values.pop("song_degree_input"))
     names = {f.name for f in dataclasses.fields(GATConfig)}
     return GATConfig(**{k: v for k, v in values.items() if k in names})

@@ -1,19 +1,20 @@
 """Link-prediction pretraining loop: split, train, validate, stop early, checkpoint, resume, report.
 
-One epoch visits every component batch once (one batch = full batch). Each step scores
-the batch's supervision links and freshly drawn negatives on the batch's
-message-passing graph. Validation scores fixed pairs on ``MP + SUP`` links; the final
-test scores fixed pairs on ``MP + SUP + VAL`` links with the best validation weights.
+Every relation of the graph (``uses``, ``posted_by``, ``tagged``) is pretrained at once:
+one leak-free split per relation, one decoder per relation, one loss summed over every
+scored pair. An epoch visits every supervision link once, in batches of ``batch_edges``
+links (0 = all in one full-batch step); a step scores its links and freshly drawn
+negatives on the training message-passing graph, computed on the exact k-hop subgraph
+around them (``batching.py``). Validation scores fixed pairs on ``MP + SUP`` links; the
+final test scores fixed pairs on ``MP + SUP + VAL`` links with the best validation
+weights. Early stopping follows the mean validation AUC over the relations.
 
-Under ``torchrun`` (see ``docs/distributed.md``) the component batches are dealt out
-across ranks and the encoder and decoder train as one DistributedDataParallel module.
-Each optimizer step is one batch per rank, and the loss is weighted so that the averaged
-gradient is the mean over every scored pair of the step, as if one process had taken
-the union of those batches. Evaluation is sharded the same way: each rank embeds its own
-components (every node belongs to exactly one batch, so summing the ranks' embeddings
-over the process group assembles the exact full-graph embeddings), scores
-``pairs[:, rank::world]``, and the scores are gathered before any metric is computed.
-Rank 0 alone writes files.
+Under ``torchrun`` (see ``docs/distributed.md``) the link batches are dealt out across
+ranks and the encoder and decoders train as one DistributedDataParallel module. Each
+optimizer step is one batch per rank, and the loss is weighted so that the averaged
+gradient is the mean over every scored pair of the step. Evaluation is sharded: rank
+``r`` scores ``pairs[r::world]`` and the scores are gathered before any metric is
+computed. Rank 0 alone writes files.
 
 Files in RUNDIR: ``checkpoint.pt`` (last epoch: weights, optimizer, RNG states, early
 stopping state; rewritten every epoch), ``gat.pt`` (best weights plus everything needed
@@ -23,6 +24,7 @@ to rebuild the model), ``metrics.json``, ``test_edges.csv`` and ``config.toml``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import time
 from pathlib import Path
@@ -37,34 +39,23 @@ from torch_geometric.data import HeteroData
 from mdr_graph import distributed as ddp
 from mdr_graph.config import save_toml
 from mdr_graph.errors import UserError
-from mdr_graph.graph_build.schema import VIDEO_EDGE
 from mdr_graph.io import atomic_path, torch_load, torch_save, write_json
 from mdr_graph.pretrain import metrics as M
-from mdr_graph.pretrain.components import ComponentBatches, pack_components
-from mdr_graph.pretrain.linksplit import EdgeSet, LinkSplit, negative_pools, sample_negatives, split_links
-from mdr_graph.pretrain.model import GATConfig, LinkDecoder, SongVideoGAT, build_model, feature_stats
+from mdr_graph.pretrain.batching import khop_subgraph
+from mdr_graph.pretrain.linksplit import EdgeSet, LinkSplit, fingerprint, negative_pools, sample_negatives, split_links
+from mdr_graph.pretrain.model import GATConfig, HeteroGAT, LinkDecoders, build_model, feature_stats
+from mdr_graph.pretrain.parts import GraphParts, both_directions, graph_parts
 from mdr_graph.runlog import peak_rss_mb, progress, set_seed, tensorboard_writer
 
 GAT_FILE = "gat.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
 GAT_FORMAT = "mdr-graph-gat"
-GAT_FORMAT_VERSION = 1
+GAT_FORMAT_VERSION = 2  # 2: heterogeneous (node types, relations, one decoder per relation); 1: song-video only
 # Settings a resumed run may change: they do not alter what was already computed.
 RESUMABLE_CHANGES = {"epochs", "patience", "device", "bf16"}
-MRR_QUERIES = 1000  # test videos ranked against every song for MRR / hits@k
+MRR_QUERIES = 1000  # test videos ranked against every entity of the relation for MRR / hits@k
 
-
-# ----------------------------------------------------------------------------- graph access
-
-def graph_parts(data: HeteroData) -> dict:
-    """The tensors and id lists of a graph, with generic ids/names where a hand-made graph lacks them."""
-    xv, xs = data["video"].x, data["song"].x
-    ids = {t: list(getattr(data[t], f"{t}_id", None) or [str(i) for i in range(data[t].x.size(0))])
-           for t in ("video", "song")}
-    names = {t: list(getattr(data[t], "feature_names", None) or [f"{t}_f{i}" for i in range(data[t].x.size(1))])
-             for t in ("video", "song")}
-    return {"x": {"video": xv.float(), "song": xs.float()}, "edge_index": data[VIDEO_EDGE].edge_index.long(),
-            "ids": ids, "feature_names": names}
+__all__ = ["train", "graph_parts", "GAT_FILE", "CHECKPOINT_FILE"]
 
 
 def pack_ids(ids: list[str]) -> str | list[str]:
@@ -79,94 +70,69 @@ def unpack_ids(packed: str | list[str], n: int) -> list[str]:
 
 
 class LinkModel(nn.Module):
-    """Encoder and decoder as one module: the unit DDP wraps, so one all-reduce syncs both."""
+    """Encoder and decoders as one module: the unit DDP wraps, so one all-reduce syncs both."""
 
-    def __init__(self, encoder: SongVideoGAT, decoder: LinkDecoder):
+    def __init__(self, encoder: HeteroGAT, decoders: LinkDecoders):
         super().__init__()
-        self.encoder, self.decoder = encoder, decoder
+        self.encoder, self.decoders = encoder, decoders
 
-    def forward(self, x: dict[str, Tensor], message_edges: Tensor, pairs: Tensor) -> Tensor:
-        """Logits of ``pairs`` (local ``(video, song)`` rows); only the rows they need are computed."""
-        z = self.encoder(x, {VIDEO_EDGE: message_edges}, out_index={"video": pairs[0]})
-        return self.decoder(z["song"][pairs[1]], z["video"])
+    def forward(self, x: dict[str, Tensor], edges: dict, degrees: dict[str, Tensor],
+                pairs: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Logits of ``pairs`` (``{relation name: [2, n] local (video, entity) rows}``)."""
+        z = self.encoder(x, edges, degrees)
+        dst = {r[1]: r[2] for r in self.encoder.relations}
+        return {rel: self.decoders(rel, z[dst[rel]][p[1]], z["video"][p[0]]) for rel, p in pairs.items()}
 
 
-# ----------------------------------------------------------------------------- scoring
+# ----------------------------------------------------------------------------- one forward over some pairs
 
-@torch.no_grad()
-def embed_for(encoder: SongVideoGAT, x: dict[str, Tensor], batches: ComponentBatches, mp_by_batch: list[Tensor],
-              need_videos: Tensor, num_songs: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Embeddings of every song and of ``need_videos``, batch by batch (exact: batches are whole components).
+def pairs_logits(model: LinkModel, parts: GraphParts, edges: dict, degrees: dict[str, Tensor],
+                 pairs: dict[str, Tensor], full: bool, device: torch.device, bf16: bool = False) -> dict[str, Tensor]:
+    """Logits of global ``pairs`` per relation, on the message-passing ``edges`` (both directions).
 
-    Returns ``(z_song [S, d], z_video [len(need), d], row_of [V])`` where ``row_of[v]`` is
-    video ``v``'s row in ``z_video`` (-1 if not needed).
+    ``full``: run on the whole graph; otherwise on the exact k-hop subgraph of the pairs' nodes.
     """
-    encoder.eval()
-    dev = next(encoder.parameters()).device
-    d = encoder.out_dim
-    num_videos = x["video"].size(0)
-    row_of = torch.full((num_videos,), -1, dtype=torch.long)
-    need_videos = need_videos.unique()
-    row_of[need_videos] = torch.arange(need_videos.numel())
-    z_song = torch.zeros(num_songs, d)
-    z_video = torch.zeros(need_videos.numel(), d)
-    for i in range(len(batches)):
-        vids, songs = batches.videos[i], batches.songs[i]
-        xb = x if batches.is_full_batch else {"video": x["video"][vids], "song": x["song"][songs]}
-        rows = row_of[vids]
-        keep = torch.nonzero(rows >= 0).flatten()
-        z = encoder({t: v.to(dev) for t, v in xb.items()}, {VIDEO_EDGE: mp_by_batch[i].to(dev)},
-                    out_index={"video": keep.to(dev)})
-        z_song[songs] = z["song"].cpu()
-        z_video[rows[keep]] = z["video"].cpu()
-    return z_song, z_video, row_of
+    enc = model.module.encoder if isinstance(model, nn.parallel.DistributedDataParallel) else model.encoder
+    dst = {r[1]: r[2] for r in enc.relations}
+    if full:
+        x, e, deg, local = parts.x, edges, degrees, pairs
+    else:
+        seeds: dict[str, list[Tensor]] = {}
+        for rel, p in pairs.items():
+            seeds.setdefault("video", []).append(p[0])
+            seeds.setdefault(dst[rel], []).append(p[1])
+        sub = khop_subgraph(edges, parts.num_nodes, {t: torch.cat(v) for t, v in seeds.items()}, enc.num_layers)
+        x = {t: parts.x[t][sub.nodes[t]] for t in parts.node_types}
+        e = sub.edges
+        deg = {t: d[sub.nodes[t]] for t, d in degrees.items()}
+        local = {rel: torch.stack([sub.rows("video", p[0]), sub.rows(dst[rel], p[1])]) for rel, p in pairs.items()}
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        out = model({t: v.to(device) for t, v in x.items()}, {k: v.to(device) for k, v in e.items()},
+                    {t: d.to(device) for t, d in deg.items()}, {r: p.to(device) for r, p in local.items()})
+    return {r: v.float() for r, v in out.items()}
 
 
 @torch.no_grad()
-def score_pairs(decoder: LinkDecoder, z_song: Tensor, z_video: Tensor, row_of: Tensor, pairs: Tensor,
-                chunk: int = 262144) -> Tensor:
-    decoder.eval()
-    dev = next(decoder.parameters()).device
-    out = [decoder(z_song[p[1]].to(dev), z_video[row_of[p[0]]].to(dev)).cpu() for p in torch.split(pairs, chunk, dim=1)]
-    return torch.cat(out) if out else torch.empty(0)
-
-
-@torch.no_grad()
-def embed_everywhere(encoder: SongVideoGAT, x: dict[str, Tensor], batches: ComponentBatches,
-                     mp_by_batch: list[Tensor], need_videos: Tensor, num_songs: int,
-                     info: ddp.DistInfo, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
-    """:func:`embed_for` over all ranks' batches: every rank gets the full embeddings.
-
-    Each rank embeds the nodes of its own batches and leaves the rest zero; every node is
-    in exactly one batch, so the sum over ranks is the full-graph result, bit for bit.
-    """
-    z_song, z_video, row_of = embed_for(encoder, x, batches, mp_by_batch, need_videos, num_songs)
-    return ddp.all_reduce_sum(z_song, info, device), ddp.all_reduce_sum(z_video, info, device), row_of
-
-
-def score_everywhere(decoder: LinkDecoder, z_song: Tensor, z_video: Tensor, row_of: Tensor, pairs: Tensor,
-                     info: ddp.DistInfo) -> Tensor:
-    """Every pair's logit, each scored by one rank (``pairs[:, rank::world]``) and gathered in order."""
-    mine = score_pairs(decoder, z_song, z_video, row_of, pairs[:, info.rank::info.world_size])
-    return ddp.unstride(ddp.gather(mine, info), pairs.size(1))
-
-
-@torch.no_grad()
-def rank_all_songs(decoder: LinkDecoder, z_song: Tensor, z_query: Tensor, budget: int = 1 << 24) -> Tensor:
-    """``[n_queries, S]`` logits of every query video against every song (``budget`` floats per chunk)."""
-    decoder.eval()
-    dev = next(decoder.parameters()).device
-    z_song = z_song.to(dev)
-    S, d = z_song.shape
-    if decoder.kind == "dot":  # same formula as LinkDecoder.forward, as one matrix product
-        return torch.cat([(q.to(dev) @ z_song.T * decoder.scale + decoder.bias).cpu()
-                          for q in torch.split(z_query, max(1, budget // max(S, 1)))] or [torch.empty(0, S)])
-    rows = []
-    for q in torch.split(z_query, max(1, budget // max(S * d * 3, 1))):
-        zs = z_song.unsqueeze(0).expand(q.size(0), S, d)
-        zv = q.to(dev).unsqueeze(1).expand(q.size(0), S, d)
-        rows.append(decoder(zs, zv).cpu())
-    return torch.cat(rows) if rows else torch.empty(0, S)
+def score_stage(model: LinkModel, parts: GraphParts, edges: dict, degrees: dict[str, Tensor],
+                pairs: dict[str, Tensor], batch_edges: int, info: ddp.DistInfo, device: torch.device
+                ) -> dict[str, Tensor]:
+    """Every pair's logit, per relation; rank ``r`` scores ``pairs[r::world]`` in chunks, then all are gathered."""
+    model.eval()
+    rels = list(pairs)
+    rel_of = torch.cat([torch.full((pairs[r].size(1),), k, dtype=torch.long) for k, r in enumerate(rels)])
+    flat = torch.cat([pairs[r] for r in rels], dim=1)
+    mine_idx = torch.arange(info.rank, flat.size(1), info.world_size)
+    chunk = batch_edges if batch_edges > 0 else max(mine_idx.numel(), 1)
+    out = torch.empty(mine_idx.numel())
+    for start in range(0, mine_idx.numel(), chunk):
+        idx = mine_idx[start:start + chunk]
+        sel = {r: flat[:, idx[rel_of[idx] == k]] for k, r in enumerate(rels)}
+        logits = pairs_logits(model, parts, edges, degrees, sel, batch_edges <= 0, device)
+        pos = torch.arange(start, start + idx.numel())
+        for k, r in enumerate(rels):
+            out[pos[rel_of[idx] == k]] = logits[r].cpu()
+    full = ddp.unstride(ddp.gather(out, info), flat.size(1)) if info.enabled else out
+    return {r: full[rel_of == k] for k, r in enumerate(rels)}
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -186,15 +152,15 @@ def restore_rng(state: dict, neg_gen: torch.Generator) -> None:
     np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
 
 
-def gat_payload(encoder: SongVideoGAT, decoder: LinkDecoder, cfg: GATConfig, parts: dict, extra: dict) -> dict:
+def gat_payload(encoder: HeteroGAT, decoders: LinkDecoders, cfg: GATConfig, parts: GraphParts, extra: dict) -> dict:
     """Everything ``embed.load_gat`` needs to rebuild the model, as weights_only-loadable data."""
     return {
         "format": GAT_FORMAT, "format_version": GAT_FORMAT_VERSION,
-        "encoder": encoder.state_dict(), "decoder": decoder.state_dict(),
+        "encoder": encoder.state_dict(), "decoder": decoders.state_dict(),
         "config": dataclasses.asdict(cfg), "in_dims": dict(encoder.in_dims),
-        "embedding_dim": encoder.out_dim, "feature_names": parts["feature_names"],
-        "num_videos": len(parts["ids"]["video"]), "num_songs": len(parts["ids"]["song"]),
-        "video_ids": pack_ids(parts["ids"]["video"]), "song_ids": pack_ids(parts["ids"]["song"]),
+        "node_types": list(encoder.node_types), "relations": [list(r) for r in encoder.relations],
+        "embedding_dim": encoder.out_dim, "feature_names": parts.feature_names,
+        "num_nodes": parts.num_nodes, "ids": {t: pack_ids(parts.ids[t]) for t in parts.node_types},
         **extra,
     }
 
@@ -202,7 +168,7 @@ def gat_payload(encoder: SongVideoGAT, decoder: LinkDecoder, cfg: GATConfig, par
 def _check_resumable(saved: dict, cfg: GATConfig, fingerprint: str, ckpt: Path, world_size: int) -> None:
     if saved.get("world_size", 1) != world_size:
         raise UserError(f"{ckpt} was trained by {saved.get('world_size', 1)} process(es) and this run has "
-                        f"{world_size}: the component batches are dealt out per process, so resume with the "
+                        f"{world_size}: the link batches are dealt out per process, so resume with the "
                         "same --nproc_per_node (and --nnodes)")
     now = dataclasses.asdict(cfg)
     changed = sorted(k for k, v in saved["config"].items() if k not in RESUMABLE_CHANGES and now.get(k) != v)
@@ -217,6 +183,11 @@ def _check_resumable(saved: dict, cfg: GATConfig, fingerprint: str, ckpt: Path, 
 
 
 # ----------------------------------------------------------------------------- training
+
+def message_graph(splits: dict[str, LinkSplit], parts: GraphParts, stage: str) -> dict:
+    """Both directions of every relation's message-passing links for ``stage``."""
+    return both_directions({r: splits[r[1]].message_edges(stage) for r in parts.relations})
+
 
 def train(data: HeteroData, cfg: GATConfig, rundir: str | Path, *, logdir: str | Path | None = None,
           resume: bool = False, graph_source: str = "",
@@ -236,46 +207,43 @@ def train(data: HeteroData, cfg: GATConfig, rundir: str | Path, *, logdir: str |
         raise UserError(f"{rundir} already holds a run ({ckpt_path.name}); pass --resume to continue it "
                         "or choose another --out")
 
-    parts = graph_parts(data)
-    x, E = parts["x"], parts["edge_index"]
-    V, S = x["video"].size(0), x["song"].size(0)
-    split = split_links(E, V, S, val_ratio=cfg.val_ratio, test_ratio=cfg.test_ratio,
-                        disjoint_train_ratio=cfg.disjoint_train_ratio, neg_ratio=cfg.neg_ratio,
-                        negatives=cfg.negatives, seed=cfg.seed)
-    fingerprint = split.fingerprint()
-    batches = pack_components(E, V, S, components_per_batch=cfg.batch_components,
-                              rank=info.rank, world_size=info.world_size)
-    train_mp = batches.split_edges(split.message_edges("train"))
-    train_sup = batches.split_edges(split.positives("train"))
-    val_mp = batches.split_edges(split.message_edges("val"))
-    links = EdgeSet(E, S)
-    # Every rank takes the same number of steps (DDP all-reduces at each one); a rank that
-    # runs out of batches takes empty steps.
-    steps = max(ddp.gather(len(batches), info))
+    try:
+        parts = graph_parts(data)
+    except ValueError as e:
+        raise UserError(f"cannot pretrain: {e}") from None
+    splits = split_links(parts.edges, parts.num_nodes, val_ratio=cfg.val_ratio, test_ratio=cfg.test_ratio,
+                         disjoint_train_ratio=cfg.disjoint_train_ratio, neg_ratio=cfg.neg_ratio,
+                         negatives=cfg.negatives, seed=cfg.seed)
+    fp = fingerprint(splits)
+    train_mp = message_graph(splits, parts, "train")
+    links = {r[1]: EdgeSet(parts.edges[r], parts.num_nodes[r[2]]) for r in parts.relations}
 
     set_seed(cfg.seed)
-    stats = {t: feature_stats(x[t]) for t in ("video", "song")}
-    encoder, decoder = build_model({t: x[t].size(1) for t in x}, cfg, stats)
-    model = LinkModel(encoder, decoder).to(device)
+    stats = {t: feature_stats(parts.x[t]) for t in parts.node_types}
+    encoder, decoders = build_model(parts.node_types, parts.relations, {t: parts.x[t].size(1) for t in parts.x},
+                                    cfg, stats)
+    model = LinkModel(encoder, decoders).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     neg_gen = torch.Generator().manual_seed(cfg.seed + 7919 + info.rank)  # per-rank negatives
+    order_gen = torch.Generator().manual_seed(cfg.seed + 104723)         # the same batch order on every rank
 
     state = {"epoch": 0, "best_auc": -1.0, "best_epoch": -1, "bad_epochs": 0, "stopped_early": False,
              "history": [], "best_val": {}}
     if resume and ckpt_path.exists():
         saved = torch_load(ckpt_path)
-        _check_resumable(saved, cfg, fingerprint, ckpt_path, info.world_size)
+        _check_resumable(saved, cfg, fp, ckpt_path, info.world_size)
         encoder.load_state_dict(saved["encoder"])
-        decoder.load_state_dict(saved["decoder"])
+        decoders.load_state_dict(saved["decoder"])
         optimizer.load_state_dict(saved["optimizer"])
         restore_rng(saved["rng_by_rank"][info.rank] if "rng_by_rank" in saved else saved["rng"], neg_gen)
+        order_gen.set_state(saved["order_rng"])
         state = saved["state"]
         if info.is_main:
             print(f"resuming {rundir} after epoch {state['epoch']} (best val AUC {state['best_auc']:.4f} "
                   f"at epoch {state['best_epoch']})")
     train_model: nn.Module = model
     if info.enabled:
-        # find_unused_parameters: a batch without links in one direction leaves that GATConv unused.
+        # find_unused_parameters: a batch without links of one relation leaves its decoder unused.
         train_model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
         if not (resume and ckpt_path.exists()):
             torch.manual_seed(cfg.seed + info.rank)  # per-rank dropout; weights were broadcast from rank 0
@@ -284,7 +252,10 @@ def train(data: HeteroData, cfg: GATConfig, rundir: str | Path, *, logdir: str |
                                            "run": {"world_size": info.world_size}})
 
     writer = tensorboard_writer(logdir or rundir / "tb") if info.is_main else None
-    val_pairs, val_labels = split.pairs("val")
+    val_mp = message_graph(splits, parts, "val")
+    val_deg = encoder.degrees(val_mp, parts.num_nodes)
+    train_deg = encoder.degrees(train_mp, parts.num_nodes)
+    val_pairs = {r: splits[r].pairs("val") for r in splits}
     bar = progress(range(state["epoch"], cfg.epochs), desc="pretrain", unit="epoch",
                    initial=state["epoch"], total=cfg.epochs, disable=not info.is_main or None)
     try:
@@ -292,34 +263,37 @@ def train(data: HeteroData, cfg: GATConfig, rundir: str | Path, *, logdir: str |
             if state["stopped_early"]:
                 break
             t0 = time.perf_counter()
-            loss = _train_epoch(train_model, optimizer, x, batches, train_mp, train_sup, links, neg_gen, cfg,
-                                steps, info, device)
+            loss = _train_epoch(train_model, optimizer, parts, splits, train_mp, train_deg, links, neg_gen,
+                                order_gen, cfg, info, device)
             t1 = time.perf_counter()
-            z_song, z_video, row_of = embed_everywhere(encoder, x, batches, val_mp, val_pairs[0], S, info, device)
-            logits = score_everywhere(decoder, z_song, z_video, row_of, val_pairs, info)
-            val = M.link_metrics(val_labels.numpy(), logits.numpy())  # the same on every rank
+            logits = score_stage(model, parts, val_mp, val_deg, {r: p for r, (p, _) in val_pairs.items()},
+                                 cfg.batch_edges, info, device)
+            per = {r: M.link_metrics(val_pairs[r][1].numpy(), logits[r].numpy()) for r in splits}
+            val = {k: float(np.mean([m[k] for m in per.values()])) for k in ("auc", "ap", "mse")}
             t2 = time.perf_counter()
             improved = val["auc"] > state["best_auc"]
             if improved:
                 state.update(best_auc=val["auc"], best_epoch=epoch + 1, bad_epochs=0, best_val=val)
                 if info.is_main:
-                    torch_save(gat_path, gat_payload(encoder, decoder, cfg, parts, {
-                        "epoch": epoch + 1, "val": val, "split_fingerprint": fingerprint, "graph": graph_source,
+                    torch_save(gat_path, gat_payload(encoder, decoders, cfg, parts, {
+                        "epoch": epoch + 1, "val": val, "split_fingerprint": fp, "graph": graph_source,
                         "world_size": info.world_size}))
             else:
                 state["bad_epochs"] += 1
             state["stopped_early"] = state["bad_epochs"] >= cfg.patience
             record = {"epoch": epoch + 1, "loss": loss, "val_auc": val["auc"], "val_ap": val["ap"],
-                      "val_mse": val["mse"], "train_s": t1 - t0, "val_s": t2 - t1}
+                      "val_mse": val["mse"], **{f"val_auc_{r}": m["auc"] for r, m in per.items()},
+                      "train_s": t1 - t0, "val_s": t2 - t1}
             state["history"].append(record)
             state["epoch"] = epoch + 1
             rngs = ddp.gather(rng_state(neg_gen), info)  # each rank's negatives stream, for --resume
             if info.is_main:
-                torch_save(ckpt_path, {"encoder": encoder.state_dict(), "decoder": decoder.state_dict(),
+                torch_save(ckpt_path, {"encoder": encoder.state_dict(), "decoder": decoders.state_dict(),
                                        "optimizer": optimizer.state_dict(), "config": dataclasses.asdict(cfg),
                                        "state": state, "rng": rngs[0], "rng_by_rank": rngs,
-                                       "world_size": info.world_size, "split_fingerprint": fingerprint})
-                _log_epoch(writer, epoch + 1, record, optimizer, z_song, z_video)
+                                       "order_rng": order_gen.get_state(),
+                                       "world_size": info.world_size, "split_fingerprint": fp})
+                _log_epoch(writer, epoch + 1, record, optimizer)
                 bar.set_postfix(loss=f"{loss:.4f}", val_auc=f"{val['auc']:.4f}", best=state["best_epoch"])
                 if on_epoch_end is not None:
                     on_epoch_end(epoch + 1, record)
@@ -330,81 +304,104 @@ def train(data: HeteroData, cfg: GATConfig, rundir: str | Path, *, logdir: str |
             writer.close()
         bar.close()
 
-    metrics = _finish(rundir, gat_path, cfg, parts, split, batches, state, graph_source, info, device)
+    metrics = _finish(rundir, gat_path, cfg, parts, splits, state, graph_source, fp, info, device)
     ddp.cleanup(info)
     return metrics
 
 
-def _train_epoch(model: nn.Module, optimizer, x, batches: ComponentBatches, train_mp, train_sup,
-                 links: EdgeSet, neg_gen: torch.Generator, cfg: GATConfig, steps: int, info: ddp.DistInfo,
-                 device: torch.device) -> float:
-    """One pass over this rank's batches in a fresh random order; returns the mean loss per pair (all ranks)."""
+def _train_epoch(model: nn.Module, optimizer, parts: GraphParts, splits: dict[str, LinkSplit], train_mp: dict,
+                 train_deg: dict[str, Tensor], links: dict[str, EdgeSet], neg_gen: torch.Generator,
+                 order_gen: torch.Generator, cfg: GATConfig, info: ddp.DistInfo, device: torch.device) -> float:
+    """One pass over every supervision link in a fresh random order; returns the mean loss per pair (all ranks)."""
     model.train()
+    rels = list(splits)
+    sup = {r: splits[r].positives("train") for r in rels}
+    rel_of = torch.cat([torch.full((sup[r].size(1),), k, dtype=torch.long) for k, r in enumerate(rels)])
+    flat = torch.cat([sup[r] for r in rels], dim=1)
+    n = flat.size(1)
+    size = cfg.batch_edges if cfg.batch_edges > 0 else math.ceil(n / info.world_size)
+    order = torch.randperm(n, generator=order_gen)
+    batches = list(torch.split(order, max(size, 1)))
+    steps = math.ceil(len(batches) / info.world_size)
+    mine = [batches[b] if b < len(batches) else None for b in range(info.rank, steps * info.world_size,
+                                                                       info.world_size)]
+    dst = {r[1]: r[2] for r in parts.relations}
+    full = cfg.batch_edges <= 0 and not info.enabled
     total, count = 0.0, 0
-    order: list[int | None] = torch.randperm(len(batches), generator=neg_gen).tolist()
-    order += [None] * (steps - len(order))
-    empty = torch.empty(2, 0, dtype=torch.long)
-    for i in (progress(order, desc="batches", leave=False, disable=not info.is_main or None)
-              if len(order) >= 8 else order):
-        sup = train_sup[i] if i is not None else empty
-        if sup.size(1) == 0 and not info.enabled:
+    for idx in (progress(mine, desc="batches", leave=False, disable=not info.is_main or None)
+                if len(mine) >= 8 else mine):
+        pairs: dict[str, Tensor] = {}
+        labels: dict[str, Tensor] = {}
+        for k, r in enumerate(rels):
+            pos = flat[:, idx[rel_of[idx] == k]] if idx is not None else flat[:, :0]
+            if pos.size(1) == 0:
+                continue
+            # Fresh negatives each step, tested against every real link of the relation.
+            video_pool, dst_pool = negative_pools(cfg.negatives, pos, torch.arange(parts.num_nodes["video"]),
+                                                  torch.arange(parts.num_nodes[dst[r]]))
+            neg = sample_negatives(max(1, round(cfg.neg_ratio * pos.size(1))), video_pool, dst_pool, links[r],
+                                   neg_gen)
+            pairs[r] = torch.cat([pos, neg], dim=1)
+            labels[r] = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))])
+        n_pairs = sum(p.size(1) for p in pairs.values())
+        if n_pairs == 0 and not info.enabled:
             continue
-        if i is None:  # no batch left on this rank: an empty step that still joins the all-reduce
-            xb, mp, pairs = {t: v[:0] for t, v in x.items()}, empty, empty
-        else:
-            vids, songs = batches.videos[i], batches.songs[i]
-            xb = x if batches.is_full_batch else {"video": x["video"][vids], "song": x["song"][songs]}
-            mp, pairs = train_mp[i], sup
-            if sup.size(1):
-                # Fresh negatives each step, drawn in global ids (to test against every real link), made local.
-                video_pool, song_pool = negative_pools(cfg.negatives, torch.stack([vids[sup[0]], songs[sup[1]]]),
-                                                       vids, songs)
-                neg = sample_negatives(max(1, round(cfg.neg_ratio * sup.size(1))), video_pool, song_pool, links,
-                                       neg_gen)
-                pairs = torch.cat([sup, torch.stack([batches.video_local[neg[0]], batches.song_local[neg[1]]])], 1)
-        labels = torch.zeros(pairs.size(1))
-        labels[:sup.size(1)] = 1.0
-        pairs, labels = pairs.to(device), labels.to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            logits = model({t: v.to(device) for t, v in xb.items()}, mp.to(device), pairs)
-        logits = logits.float()  # the loss in float32; evaluation always runs in float32
-        if cfg.loss == "bce":
-            loss_sum = nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="sum")
-        else:
-            loss_sum = nn.functional.mse_loss(torch.sigmoid(logits), labels, reduction="sum")
+        if pairs:
+            logits = pairs_logits(model, parts, train_mp, train_deg, pairs, full, device, cfg.bf16)
+            loss_sum = sum(_loss(cfg.loss, logits[r], labels[r].to(device)) for r in pairs)
+        else:  # no batch left on this rank: an empty step that still joins the all-reduce
+            loss_sum = sum(p.sum() for p in model.parameters()) * 0.0
         # DDP averages gradients over ranks; scaling by world / (pairs on all ranks) makes the
         # step's gradient the mean over every pair scored in it (one process: the batch mean).
-        n_step = int(ddp.all_reduce_sum(torch.tensor([pairs.size(1)]), info, device).item())
+        n_step = int(ddp.all_reduce_sum(torch.tensor([n_pairs]), info, device).item())
         loss = loss_sum * (info.world_size / max(n_step, 1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total += loss_sum.item()
-        count += pairs.size(1)
+        total += float(loss_sum.item())
+        count += n_pairs
     if info.enabled:
         total, count = (sum(v) for v in zip(*ddp.gather((total, count), info)))
     return total / max(count, 1)
 
 
-def _log_epoch(writer, epoch: int, record: dict, optimizer, z_song: Tensor, z_video: Tensor) -> None:
+def _loss(kind: str, logits: Tensor, labels: Tensor) -> Tensor:
+    if kind == "bce":
+        return nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="sum")
+    return nn.functional.mse_loss(torch.sigmoid(logits), labels, reduction="sum")
+
+
+def _log_epoch(writer, epoch: int, record: dict, optimizer) -> None:
     writer.add_scalar("loss/train", record["loss"], epoch)
-    writer.add_scalar("val/auc", record["val_auc"], epoch)
-    writer.add_scalar("val/ap", record["val_ap"], epoch)
-    writer.add_scalar("val/mse", record["val_mse"], epoch)
+    for k, v in record.items():
+        if k.startswith("val_"):
+            writer.add_scalar(f"val/{k[4:]}", v, epoch)
     writer.add_scalar("lr", optimizer.param_groups[0]["lr"], epoch)
     writer.add_scalar("time/epoch_s", record["train_s"] + record["val_s"], epoch)
-    if z_song.numel():
-        writer.add_histogram("embedding_norm/song", z_song.norm(dim=1), epoch)
-    if z_video.numel():
-        writer.add_histogram("embedding_norm/video_val", z_video.norm(dim=1), epoch)
 
 
 # ----------------------------------------------------------------------------- final evaluation
 
-def _finish(rundir: Path, gat_path: Path, cfg: GATConfig, parts: dict, split: LinkSplit,
-            batches: ComponentBatches, state: dict, graph_source: str, info: ddp.DistInfo,
-            device: torch.device) -> dict:
-    """Evaluate the best weights on the test links; rank 0 writes metrics.json and test_edges.csv.
+def degree_heuristic(train_degree: Tensor, val: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor]) -> dict:
+    """Score a pair by its entity's training degree, in the direction that wins on validation.
+
+    Usually popular entities get more links ("higher"); on star forests, where most songs have
+    one video, a song with no training link is the likelier positive ("lower"). The direction is
+    chosen on the validation pairs, never on the test pairs it is reported on.
+    """
+    v_pairs, v_labels = val
+    higher = M.roc_auc(v_labels.numpy(), train_degree[v_pairs[1]].numpy())
+    sign = -1.0 if higher < 0.5 else 1.0
+    t_pairs, t_labels = test
+    score = sign * train_degree[t_pairs[1]].numpy()
+    return {"degree_baseline_auc": M.roc_auc(t_labels.numpy(), score),
+            "degree_baseline_ap": M.average_precision(t_labels.numpy(), score),
+            "degree_baseline_direction": "lower" if sign < 0 else "higher", "sign": sign}
+
+
+def _finish(rundir: Path, gat_path: Path, cfg: GATConfig, parts: GraphParts, splits: dict[str, LinkSplit],
+            state: dict, graph_source: str, fp: str, info: ddp.DistInfo, device: torch.device) -> dict:
+    """Evaluate the best weights on every relation's test links; rank 0 writes metrics.json and test_edges.csv.
 
     Every rank returns the same metrics.
     """
@@ -412,78 +409,108 @@ def _finish(rundir: Path, gat_path: Path, cfg: GATConfig, parts: dict, split: Li
     if not gat_path.exists():
         raise UserError(f"{gat_path} is missing: no epoch finished; re-run with --resume")
     best = torch_load(gat_path)
-    x = parts["x"]
-    S = x["song"].size(0)
-    encoder, decoder = build_model(best["in_dims"], cfg)
+    encoder, decoders = build_model(parts.node_types, parts.relations, best["in_dims"], cfg)
     encoder.load_state_dict(best["encoder"])
-    decoder.load_state_dict(best["decoder"])
-    encoder.to(device)
-    decoder.to(device)
+    decoders.load_state_dict(best["decoder"])
+    model = LinkModel(encoder, decoders).to(device)
 
-    out: dict = {}
-    # The baseline to beat: score a pair by its song's degree in the training graph (every
-    # training link, message-passing and supervision; never a validation or test link).
-    train_degree = torch.bincount(split.message_edges("val")[1], minlength=S).double()
+    logits, pairs = {}, {}
     for stage in ("val", "test"):
-        pairs, labels = split.pairs(stage)
-        mp = split.message_edges(stage)
-        z_song, z_video, row_of = embed_everywhere(encoder, x, batches, batches.split_edges(mp), pairs[0], S,
-                                                   info, device)
-        logits = score_everywhere(decoder, z_song, z_video, row_of, pairs, info)
-        m = M.link_metrics(labels.numpy(), logits.numpy())
-        out.update({f"{stage}_{k}": v for k, v in m.items()})
-        prefix = "degree_baseline" if stage == "test" else "val_degree_baseline"
-        out[f"{prefix}_auc"] = M.roc_auc(labels.numpy(), train_degree[pairs[1]].numpy())
-        out[f"{prefix}_ap"] = M.average_precision(labels.numpy(), train_degree[pairs[1]].numpy())
-        if stage == "test":
-            mp_degree = torch.bincount(mp[1], minlength=S)  # what the GAT sees when it scores the test links
-            test = (pairs, labels, logits, mp_degree, z_song, z_video, row_of)
-
+        mp = message_graph(splits, parts, stage)
+        pairs[stage] = {r: splits[r].pairs(stage) for r in splits}
+        logits[stage] = score_stage(model, parts, mp, encoder.degrees(mp, parts.num_nodes),
+                                    {r: p for r, (p, _) in pairs[stage].items()}, cfg.batch_edges, info, device)
+    test_mp = message_graph(splits, parts, "test")
+    full_z = None
+    if cfg.batch_edges <= 0:  # every entity's embedding is at hand only in a full-graph pass
+        with torch.no_grad():
+            encoder.eval()
+            full_z = {t: z.cpu() for t, z in encoder({t: v.to(device) for t, v in parts.x.items()},
+                                                     {k: v.to(device) for k, v in test_mp.items()}).items()}
     peak = ddp.gather(peak_rss_mb(), info)
     if not info.is_main:  # the collective part is done; rank 0 summarises, writes and shares the result
         return ddp.broadcast_object(None, info)
-    pairs, labels, logits, mp_degree, z_song, z_video, row_of = test
-    pos = pairs[:, labels == 1]
-    cold = mp_degree[pos[1]] == 0  # the song kept no link in the graph the test links are scored on
-    neg_logits = logits[labels == 0].numpy()
-    for name, mask in (("cold", cold), ("warm", ~cold)):
-        lab = np.r_[np.ones(int(mask.sum())), np.zeros(neg_logits.size)]
-        out[f"test_auc_{name}_songs"] = M.roc_auc(lab, np.r_[logits[labels == 1][mask].numpy(), neg_logits])
-    out["test_cold_song_share"] = float(cold.double().mean()) if cold.numel() else float("nan")
 
-    # "Which song does this video use?": rank every song for a fixed sample of test videos.
-    g = torch.Generator().manual_seed(cfg.seed + 104729)
-    q = pos[:, torch.randperm(pos.size(1), generator=g)[:MRR_QUERIES]]
-    ranks = M.true_item_ranks(rank_all_songs(decoder, z_song, z_video[row_of[q[0]]]).numpy(), q[1].numpy())
-    deg_ranks = M.true_item_ranks(train_degree.unsqueeze(0).expand(q.size(1), S).numpy(), q[1].numpy())
-    out.update({f"test_{k}": v for k, v in M.rank_summary(ranks).items()})
-    out.update({f"degree_baseline_{k}": v for k, v in M.rank_summary(deg_ranks).items()})
-    out["mrr_queries"] = int(q.size(1))
-
-    ids = parts["ids"]
+    relations: dict[str, dict] = {}
+    frames = []
+    for r in parts.relations:
+        name, dst = r[1], r[2]
+        sp = splits[name]
+        out: dict = {"node_type": dst, "links": sp.counts()}
+        for stage in ("val", "test"):
+            p, lab = pairs[stage][name]
+            out.update({f"{stage}_{k}": v for k, v in M.link_metrics(lab.numpy(), logits[stage][name].numpy()).items()})
+        train_degree = torch.bincount(sp.message_edges("val")[1], minlength=sp.num_dst).double()
+        heur = degree_heuristic(train_degree, pairs["val"][name], pairs["test"][name])
+        sign = heur.pop("sign")
+        out.update(heur)
+        out["beats_degree_baseline"] = bool(out["test_auc"] > out["degree_baseline_auc"])
+        p, lab = pairs["test"][name]
+        lg = logits["test"][name]
+        mp_degree = torch.bincount(sp.message_edges("test")[1], minlength=sp.num_dst)
+        pos = p[:, lab == 1]
+        cold = mp_degree[pos[1]] == 0  # the entity kept no link in the graph the test links are scored on
+        neg_logits = lg[lab == 0].numpy()
+        for kind, mask in (("cold", cold), ("warm", ~cold)):
+            y = np.r_[np.ones(int(mask.sum())), np.zeros(neg_logits.size)]
+            out[f"test_auc_{kind}"] = M.roc_auc(y, np.r_[lg[lab == 1][mask].numpy(), neg_logits])
+        out["test_cold_share"] = float(cold.double().mean()) if cold.numel() else float("nan")
+        if full_z is not None:
+            # "Which entity does this video link to?": rank every entity for a fixed sample of test links.
+            g = torch.Generator().manual_seed(cfg.seed + 104729)
+            q = pos[:, torch.randperm(pos.size(1), generator=g)[:MRR_QUERIES]]
+            ranks = M.true_item_ranks(rank_all(decoders[name], full_z[dst], full_z["video"][q[0]]).numpy(),
+                                      q[1].numpy())
+            deg_ranks = M.true_item_ranks((sign * train_degree).unsqueeze(0).expand(q.size(1), sp.num_dst).numpy(),
+                                          q[1].numpy())
+            out.update({f"test_{k}": v for k, v in M.rank_summary(ranks).items()})
+            out.update({f"degree_baseline_{k}": v for k, v in M.rank_summary(deg_ranks).items()})
+            out["mrr_queries"] = int(q.size(1))
+        relations[name] = out
+        frames.append(pd.DataFrame({
+            "relation": name,
+            "video_id": np.asarray(parts.ids["video"], dtype=object)[p[0].numpy()],
+            "node_id": np.asarray(parts.ids[dst], dtype=object)[p[1].numpy()],
+            "label": lab.numpy().astype(np.int8),
+            "score": torch.sigmoid(lg.double()).numpy(),
+        }))
     with atomic_path(rundir / "test_edges.csv") as tmp:
-        pd.DataFrame({
-            "song_id": np.asarray(ids["song"], dtype=object)[pairs[1].numpy()],
-            "video_id": np.asarray(ids["video"], dtype=object)[pairs[0].numpy()],
-            "label": labels.numpy().astype(np.int8),
-            "score": torch.sigmoid(logits.double()).numpy(),
-        }).to_csv(tmp, index=False, float_format="%.8g")
+        pd.concat(frames, ignore_index=True).to_csv(tmp, index=False, float_format="%.8g")
+
+    def mean(key: str) -> float:
+        vals = [m[key] for m in relations.values() if key in m]
+        return float(np.mean(vals)) if vals else float("nan")
 
     hist = state["history"]
+    # Top-level numbers are the mean over relations (on a song-only graph: the song relation's own).
     metrics = {
-        **{k: out[k] for k in ("val_auc", "val_ap", "val_mse", "test_auc", "test_ap", "test_mse")},
-        "degree_baseline_auc": out["degree_baseline_auc"], "degree_baseline_ap": out["degree_baseline_ap"],
-        "beats_degree_baseline": bool(out["test_auc"] > out["degree_baseline_auc"]),
-        **{k: v for k, v in out.items() if k not in ("val_auc", "val_ap", "val_mse", "test_auc", "test_ap",
-                                                     "test_mse", "degree_baseline_auc", "degree_baseline_ap")},
+        **{k: mean(k) for k in ("val_auc", "val_ap", "val_mse", "test_auc", "test_ap", "test_mse",
+                                "degree_baseline_auc", "degree_baseline_ap")},
+        "beats_degree_baseline": all(m["beats_degree_baseline"] for m in relations.values()),
+        **({k: mean(k) for k in ("test_mrr", "degree_baseline_mrr")} if full_z is not None else {}),
+        "relations": relations,
         "epochs": state["epoch"], "best_epoch": state["best_epoch"], "stopped_early": state["stopped_early"],
         "seconds_per_epoch": float(np.mean([h["train_s"] + h["val_s"] for h in hist])) if hist else float("nan"),
         "train_seconds_per_epoch": float(np.mean([h["train_s"] for h in hist])) if hist else float("nan"),
         "peak_rss_mb": max(peak), "peak_rss_mb_per_rank": peak, "world_size": info.world_size,
-        "num_videos": x["video"].size(0), "num_songs": S, "num_links": int(split.edge_index.size(1)),
-        "links": split.counts(), "batches": batches.num_batches_total, "negatives": cfg.negatives,
-        "seed": cfg.seed, "split_fingerprint": split.fingerprint(), "graph": graph_source,
+        "num_nodes": parts.num_nodes, "num_links": {r[1]: int(parts.edges[r].size(1)) for r in parts.relations},
+        "batch_edges": cfg.batch_edges, "negatives": cfg.negatives,
+        "seed": cfg.seed, "split_fingerprint": fp, "graph": graph_source,
         "history": hist,
     }
     write_json(rundir / "metrics.json", metrics)
     return ddp.broadcast_object(metrics, info)
+
+
+@torch.no_grad()
+def rank_all(decoder, z_dst: Tensor, z_query: Tensor, budget: int = 1 << 24) -> Tensor:
+    """``[n_queries, N]`` logits of every query video against every entity (``budget`` floats per chunk)."""
+    decoder.eval()
+    N, d = z_dst.shape
+    if decoder.kind == "dot":  # same formula as LinkDecoder.forward, as one matrix product
+        return torch.cat([q @ z_dst.T * decoder.scale + decoder.bias
+                          for q in torch.split(z_query, max(1, budget // max(N, 1)))] or [torch.empty(0, N)])
+    rows = []
+    for q in torch.split(z_query, max(1, budget // max(N * d * 3, 1))):
+        rows.append(decoder(z_dst.unsqueeze(0).expand(q.size(0), N, d), q.unsqueeze(1).expand(q.size(0), N, d)))
+    return torch.cat(rows) if rows else torch.empty(0, N)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from mdr_graph.config import load_toml, resolve
 from mdr_graph.errors import UserError
-from mdr_graph.train.config import PRESETS, TrainConfig
-from mdr_graph.train.data import parse_modalities
+from mdr_graph.train.config import PRESETS, TEXT_FEATURES, TrainConfig
+from mdr_graph.train.data import ALL_MODALITIES, parse_modalities
 
 
 def _bool(text: str) -> bool:
@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", help="FEATDIR from `mdr-graph extract` (needed by media modalities)")
     p.add_argument("--gat", help="RUNDIR/gat.pt from `mdr-graph pretrain` (needed by the network modality)")
     p.add_argument("--convlstm", help="RUNDIR/convlstm.pt from `mdr-graph pretrain-visual` (convlstm modality)")
-    p.add_argument("--modalities", help="comma-separated: network,meta,text,mfcc,fbank,whisper,vit,convlstm")
+    p.add_argument("--modalities", help="comma-separated, from: " + ",".join(ALL_MODALITIES))
     p.add_argument("--out", required=True, help="run directory to write")
     p.add_argument("--config", help="TOML file with a [train] section (e.g. a previous run's config.toml)")
     p.add_argument("--preset", choices=sorted(PRESETS), help="cpu (default): minutes on 2 cores; "
@@ -52,9 +52,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patch", type=int, help="ViT patch size in pixels")
     p.add_argument("--positional-encoding", dest="positional_encoding", type=_bool, metavar="true|false")
     p.add_argument("--text-dim", dest="text_dim", type=int, help="hashed bag-of-words size")
+    p.add_argument("--text-features", dest="text_features", choices=TEXT_FEATURES,
+                   help=f"what the text modality reads (default {TrainConfig.text_features}): the out-of-fold score "
+                        "of a ridge on hashed word and character n-grams, or the hashed word counts themselves")
+    p.add_argument("--oof-folds", dest="oof_folds", type=int,
+                   help=f"folds of the out-of-fold label-derived inputs (default {TrainConfig.oof_folds})")
     p.add_argument("--finetune-gat", dest="finetune_gat", action="store_const", const=True,
                    help="train the GAT with the fusion model (full-graph GAT pass per step) instead of "
                         "using its frozen embeddings")
+    p.add_argument("--network-embedding", dest="network_embedding", choices=["neighbours", "song", "video"],
+                   help="what the network modality sees: neighbours (default; mean GAT embedding of the video's "
+                        "song, creator and hashtags), song (its song's, VAN) or video (its own node, mixes in meta)")
     p.add_argument("--num-workers", dest="num_workers", type=int, help="DataLoader worker processes")
     p.add_argument("--threads", type=int, help="torch CPU threads (0 = torch default; small models train "
                    "fastest on 1)")

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mdr_graph.train.label_features import LabelFeatureConfig
+
+TEXT_FEATURES = ("ridge", "hashed")
+
 # `reference` is the published VAN setting; `cpu` trains in minutes on two cores.
 PRESETS: dict[str, dict] = {
     "cpu": dict(d_model=64, heads=4, layers=1, patch=16, lr=1e-3, batch_size=32, epochs=60, patience=10),
@@ -35,7 +39,18 @@ class TrainConfig:
     patch: int = 16
     positional_encoding: bool = True
     text_dim: int = 2048
+    text_features: str = "ridge"       # ridge: the out-of-fold text ridge's score | hashed: raw hashed counts
+    # the label-aware `labels` modality and the text ridge (fitted on train, out-of-fold for its rows)
+    oof_folds: int = LabelFeatureConfig.folds
+    label_smoothing: float = LabelFeatureConfig.smoothing
+    label_recency_days: float = LabelFeatureConfig.recency_days
+    label_max_hashtag_df: float = LabelFeatureConfig.max_hashtag_df
+    fitted_cache: str = ""              # directory caching those inputs across runs of one split (compare sets it)
     finetune_gat: bool = False
+    # What the network modality sees (mdr_graph.pretrain.embed): "neighbours" (mean GAT embedding of the
+    # video's song, creator and hashtags per relation), "song" (its song's, as in VAN) or "video" (its
+    # own node output, which mixes in the meta modality's inputs). Entities see training videos only.
+    network_embedding: str = "neighbours"
     # data
     split: str = "random"               # random | time | song
     split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])

@@ -18,10 +18,10 @@ import torch
 
 from mdr_graph.errors import UserError
 
-TABULAR_MODALITIES = ("network", "meta", "text")
+TABULAR_MODALITIES = ("network", "meta", "labels", "text", "gbdt")
 MEDIA_MODALITIES = {"vit": "frames", "convlstm": "frames", "mfcc": "mfcc", "fbank": "fbank", "whisper": "whisper"}
 AUDIO_KEYS = ("mfcc", "fbank", "whisper")
-ALL_MODALITIES = ("network", "meta", "text", "mfcc", "fbank", "whisper", "vit", "convlstm")
+ALL_MODALITIES = ("network", "labels", "meta", "text", "gbdt", "mfcc", "fbank", "whisper", "vit", "convlstm")
 
 MediaLookup = Callable[[str], "dict | None"]
 
@@ -104,10 +104,10 @@ class PopularityDataset(torch.utils.data.Dataset):
 
         inputs: dict[str, torch.Tensor] = {}
         present = []
-        needs_media = self.media_mods or "text" in self.modalities
+        needs_media = self.media_mods or ("text" in self.modalities and "text" not in self.tabular)
         feats = self.media(self.video_ids[i]) if (self.media is not None and needs_media) else None
         for m in self.modalities:
-            if m in ("network", "meta"):
+            if m in self.tabular:   # network, meta, labels; text when it is the ridge's score
                 inputs[m] = torch.from_numpy(self.tabular[m][i])
                 present.append(bool(self.tabular_present[m][i]))
             elif m == "text":

@@ -15,12 +15,10 @@ from typing import Any, Iterable
 import torch
 from torch import Tensor, nn
 
-from mdr_graph.graph_build.schema import VIDEO_EDGE
-
 INDEX_KEY = "network_index"
 
 
-def load_gat_and_graph(gat_path: str | Path, graph_dir: str | Path) -> tuple[nn.Module, dict]:
+def load_gat_and_graph(gat_path: str | Path, graph_dir: str | Path):
     """The pretrained GAT, made trainable, and the graph it was trained on (as tensors)."""
     from mdr_graph.pretrain.embed import _load_graph_checked, load_gat
 
@@ -36,16 +34,23 @@ class FinetunedGAT(nn.Module):
     batch without it (new videos, embedded inductively) uses ``inputs["network"]`` as is.
     """
 
-    def __init__(self, fusion: nn.Module, gat: nn.Module, parts: dict):
+    def __init__(self, fusion: nn.Module, gat: nn.Module, parts, mode: str = "video"):
         super().__init__()
         self.fusion = fusion
         self.gat = gat
         self.parts = parts
+        self.mode = mode
         self.modalities = fusion.modalities
 
     def video_embeddings(self) -> Tensor:
-        x = {k: v.to(self.fusion_device) for k, v in self.parts["x"].items()}
-        return self.gat(x, {VIDEO_EDGE: self.parts["edge_index"].to(self.fusion_device)})["video"]
+        from mdr_graph.pretrain.embed import graph_view, view_embeddings
+
+        view = graph_view(self.parts, torch.ones(self.parts.num_nodes["video"], dtype=torch.bool))
+        dev = self.fusion_device
+        view.x = {k: v.to(dev) for k, v in view.x.items()}
+        view.reads = {k: v.to(dev) for k, v in view.reads.items()}
+        view.writes = {k: v.to(dev) for k, v in view.writes.items()}
+        return view_embeddings(self.gat, view, self.mode)[0]
 
     @property
     def fusion_device(self) -> torch.device:
@@ -70,8 +75,9 @@ class FinetunedGAT(nn.Module):
         return {**self.fusion.checkpoint(), "gat_state": self.gat.state_dict()}
 
 
-def wrap(fusion: nn.Module, gat_path: str, graph_dir: str, gat_state: dict | None = None) -> FinetunedGAT:
+def wrap(fusion: nn.Module, gat_path: str, graph_dir: str, gat_state: dict | None = None,
+         mode: str = "video") -> FinetunedGAT:
     gat, parts = load_gat_and_graph(gat_path, graph_dir)
     if gat_state is not None:
         gat.load_state_dict(gat_state)
-    return FinetunedGAT(fusion, gat, parts)
+    return FinetunedGAT(fusion, gat, parts, mode)

@@ -19,6 +19,7 @@ from mdr_graph.errors import UserError
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.data import (MEDIA_MODALITIES, Normalizer, PopularityDataset, media_input_shapes,
                                   network_matrix)
+from mdr_graph.train.fitted import Fitted, fitted_inputs, store_transcripts
 from mdr_graph.train.splits import SPLITS, make_splits
 
 
@@ -31,6 +32,7 @@ class Prepared:
     input_shapes: dict[str, tuple]
     missing_media: int            # videos with no extracted features at all (media masked)
     media_modalities: list[str]
+    fitted: Fitted | None = None   # the label-derived inputs (labels, text ridge)
 
 
 def read_videos(graph_dir: str | Path) -> pd.DataFrame:
@@ -50,21 +52,31 @@ def open_store(features: str):
     return FeatureStore(features)
 
 
-def network_embeddings(cfg: TrainConfig, videos: pd.DataFrame, new: bool = False) -> pd.DataFrame:
-    """Frozen GAT embeddings: transductive for graph videos, inductive for ``new`` ones."""
+def network_embeddings(cfg: TrainConfig, videos: pd.DataFrame, new: bool = False,
+                       known_videos=None) -> pd.DataFrame:
+    """Frozen GAT embeddings (``cfg.network_embedding``) of the graph's videos, or of ``new`` ones.
+
+    Only ``known_videos``' links (the training split) shape the song, creator and hashtag
+    embeddings and their degree inputs; every other video only reads from its entities.
+    """
     if not cfg.gat:
         raise UserError("modality 'network' needs --gat RUNDIR/gat.pt (from `mdr-graph pretrain`)")
     if not Path(cfg.gat).exists():
         raise UserError(f"GAT checkpoint not found: {cfg.gat}")
     from mdr_graph.pretrain import embed
 
-    return embed.embed_new(cfg.gat, cfg.graph, videos) if new else embed.embed_graph(cfg.gat, cfg.graph)
+    mode = embed.check_mode(cfg.network_embedding)
+    if new:
+        return embed.embed_new(cfg.gat, cfg.graph, videos, mode=mode, known_videos=known_videos)
+    return embed.embed_graph(cfg.gat, cfg.graph, mode=mode, known_videos=known_videos)
 
 
 def build_dataset(cfg: TrainConfig, videos: pd.DataFrame, targets: np.ndarray, normalizer: Normalizer,
                   emb: pd.DataFrame | None, media, input_shapes: dict[str, tuple] | None = None,
-                  graph_rows: np.ndarray | None = None) -> tuple[PopularityDataset, dict[str, tuple]]:
-    """A dataset over ``videos`` rows; ``media`` is a ``video_id -> features | None`` lookup."""
+                  graph_rows: np.ndarray | None = None,
+                  fitted: Fitted | None = None) -> tuple[PopularityDataset, dict[str, tuple]]:
+    """A dataset over ``videos`` rows; ``media`` is a ``video_id -> features | None`` lookup;
+    ``fitted`` holds the label-derived inputs of these same rows."""
     mods = list(cfg.modalities)
     tabular, present = {}, {}
     if "meta" in mods:
@@ -72,13 +84,20 @@ def build_dataset(cfg: TrainConfig, videos: pd.DataFrame, targets: np.ndarray, n
         present["meta"] = np.ones(len(videos), dtype=bool)
     if "network" in mods:
         tabular["network"], present["network"] = network_matrix(videos, emb)
-    texts = video_texts(videos) if "text" in mods else None
+    if "labels" in mods:
+        tabular["labels"] = fitted.labels
+        present["labels"] = np.ones(len(videos), dtype=bool)   # "no neighbour" is itself information
+    if "text" in mods and cfg.text_features == "ridge":
+        tabular["text"], present["text"] = fitted.text, fitted.text_present
+    if "gbdt" in mods:
+        tabular["gbdt"], present["gbdt"] = fitted.gbdt, np.ones(len(videos), dtype=bool)
+    texts = video_texts(videos) if "text" in mods and "text" not in tabular else None
     shapes = dict(input_shapes or {})
     if not input_shapes:
-        for m in ("meta", "network"):
+        for m in ("meta", "network", "labels", "text", "gbdt"):
             if m in tabular:
                 shapes[m] = (tabular[m].shape[1],)
-        if "text" in mods:
+        if "text" in mods and "text" not in tabular:
             shapes["text"] = (cfg.text_dim,)
         media_mods = [m for m in mods if m in MEDIA_MODALITIES]
         if media_mods:
@@ -121,13 +140,15 @@ def prepare(cfg: TrainConfig, splits: dict[str, np.ndarray] | None = None,
     if media_mods and store is None:
         raise UserError(f"modalities {','.join(media_mods)} need --features FEATDIR (from `mdr-graph extract`)")
     media = (lambda vid: store.get(vid) if vid in store else None) if store is not None else None
-    emb = network_embeddings(cfg, videos) if "network" in cfg.modalities else None
+    emb = network_embeddings(cfg, videos, known_videos=splits["train"]) if "network" in cfg.modalities else None
     target = normalizer.target(raw)
+    transcripts = store_transcripts(store, ids) if "text" in cfg.modalities else {}
+    fitted = fitted_inputs(cfg, videos, target, rows["train"], transcripts)
     datasets, shapes = {}, None
     for s in SPLITS:
         sub = videos.iloc[rows[s]].reset_index(drop=True)
         datasets[s], shapes = build_dataset(cfg, sub, target[rows[s]], normalizer, emb, media, shapes or None,
-                                            graph_rows=rows[s])
+                                            graph_rows=rows[s], fitted=fitted.rows(rows[s]))
     missing = 0 if store is None else int((~ids.isin(set(store.ids))).sum())
     _check_reference_frames(cfg, shapes or {})
-    return Prepared(videos, splits, normalizer, datasets, shapes, missing, media_mods)
+    return Prepared(videos, splits, normalizer, datasets, shapes, missing, media_mods, fitted)

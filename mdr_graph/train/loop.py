@@ -55,7 +55,7 @@ def build(cfg: TrainConfig, input_shapes: dict[str, tuple]) -> torch.nn.Module:
     if cfg.finetune_gat and "network" in cfg.modalities:
         from mdr_graph.train.finetune import wrap
 
-        model = wrap(model, cfg.gat, cfg.graph)
+        model = wrap(model, cfg.gat, cfg.graph, mode=cfg.network_embedding)
     return model
 
 
@@ -162,6 +162,10 @@ def save_run_inputs(out: Path, cfg: TrainConfig, prep: Prepared) -> None:
     save_toml(out / "config.toml", {"train": cfg})
     write_json(out / "splits.json", {s: [str(v) for v in prep.splits[s]] for s in SPLITS})
     write_json(out / "normalization.json", dataclasses.asdict(prep.normalizer))
+    if prep.fitted is not None and prep.fitted.ridge is not None:   # what `predict` applies to new text
+        prep.fitted.ridge.save(out)
+    if prep.fitted is not None and prep.fitted.gbdt_model is not None:
+        prep.fitted.gbdt_model.save(out)
 
 
 def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str | None = None) -> dict:
@@ -323,7 +327,7 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu") -> tuple[
         from mdr_graph.train.finetune import wrap
 
         cfg = ck["train_config"]
-        model = wrap(model, cfg["gat"], cfg["graph"], ck["gat_state"])
+        model = wrap(model, cfg["gat"], cfg["graph"], ck["gat_state"], mode=cfg.get("network_embedding", "video"))
     return model.to(device).eval(), ck
 
 

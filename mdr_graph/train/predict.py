@@ -2,11 +2,14 @@
 
 New videos need no engagement counts. Their media features are extracted with the
 run's own extraction settings, and their network embedding comes from the frozen GAT
-run inductively: a video whose song is in the graph joins that song; a video with a
-new song brings a new song node. Nothing is retrained.
+run inductively: a video whose song, creator or hashtags are in the graph reads their
+embeddings; a new song, creator or hashtag becomes a new node. A known song's and
+creator's fields that a --video row lacks (song originality and use count, the creator's
+followers) are looked up in the run's graph, so the video gets the features training
+saw for it rather than "missing". Nothing is retrained.
 
 Examples:
-  mdr-graph predict --run runs/r1 --video clip.mp4 --song-id 123 --caption "so good #fyp"
+  mdr-graph predict --run runs/r1 --video clip.mp4 --song-id 123 --author-id 42 --caption "so good #fyp"
   mdr-graph predict --run runs/r1 --graph-input new_scrape.json --media-root videos/ --out preds.csv
 """
 
@@ -38,8 +41,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hashtags", action="append", help="comma-separated, per --video")
     p.add_argument("--create-time", action="append",
                    help="time of posting, per --video: ISO 8601 or epoch seconds (default now)")
+    p.add_argument("--author-id", action="append", help="creator id of each --video (known or new)")
     p.add_argument("--author-followers", action="append",
-                   help="per --video, written as build-graph reads counts (1234, 12.3K, 1.4M)")
+                   help="per --video, written as build-graph reads counts (1234, 12.3K, 1.4M); default: the "
+                        "creator's value in the run's graph, when the creator is known")
     p.add_argument("--video-id", action="append", help="id for each --video (default: the file name)")
     p.add_argument("--out", help="write the scores as CSV here (default: print them)")
 
@@ -66,6 +71,7 @@ def videos_from_files(args: argparse.Namespace) -> pd.DataFrame:
             "hashtags": [t.strip().lstrip("#") for t in tags.split(",") if t.strip()],
             "create_time": pd.Timestamp(time_option("--create-time", _nth(args.create_time, i))
                                         or pd.Timestamp.now(tz="UTC").value, unit="ns", tz="UTC"),
+            "author_id": _nth(args.author_id, i),
             "author_followers": count_option("--author-followers", _nth(args.author_followers, i)),
             "video_path": str(Path(path).resolve()),
         })
@@ -128,6 +134,72 @@ def extract_media(videos: pd.DataFrame, features_dir: str) -> dict[str, dict]:
     return out
 
 
+def new_label_inputs(run: str | Path, cfg, norm, videos: pd.DataFrame, media: dict[str, dict]):
+    """The label-derived inputs of new videos: they see every training video of the run, and its text ridge."""
+    from mdr_graph.encoders.text import video_texts
+    from mdr_graph.io import read_json
+    from mdr_graph.train.fitted import Fitted, label_config
+    from mdr_graph.train.inputs import read_videos
+
+    fitted = Fitted()
+    if "labels" in cfg.modalities or "gbdt" in cfg.modalities:
+        from mdr_graph.train.label_features import label_features_new
+
+        graph = read_videos(cfg.graph)
+        train_ids = set(read_json(Path(run) / "splits.json")["train"])
+        train = graph[graph["video_id"].astype(str).isin(train_ids)].reset_index(drop=True)
+        if len(train) != len(train_ids):
+            raise UserError(f"the graph {cfg.graph} no longer holds this run's training videos; "
+                            "predict with the graph the run was trained on")
+        target = norm.target(train["popularity_raw"].to_numpy(np.float64))
+        fitted.labels = label_features_new(videos, train, target, label_config(cfg))
+    if ("text" in cfg.modalities and cfg.text_features == "ridge") or "gbdt" in cfg.modalities:
+        from mdr_graph.train.text_ridge import TextRidge
+
+        transcripts = {v: f["transcript"] for v, f in media.items() if f.get("transcript")}
+        texts = video_texts(videos, transcripts)
+        fitted.text = TextRidge.load(run).predict(texts)[:, None].astype(np.float32)
+        fitted.text_present = np.array([bool(t.strip()) for t in texts])
+    if "gbdt" in cfg.modalities:   # the run's final gbdt on the new rows' meta, labels and text inputs
+        from mdr_graph.encoders.meta import meta_features
+        from mdr_graph.train.gbdt import Stacked, gbdt_matrix
+
+        x, _ = gbdt_matrix(meta_features(videos), fitted.labels, fitted.text)
+        fitted.gbdt = Stacked.load(run).predict(x)[:, None].astype(np.float32)
+    return fitted
+
+
+SONG_FIELDS = ("song_title", "song_author", "song_original", "song_uses")
+
+
+def fill_from_graph(videos: pd.DataFrame, graph_dir: str | Path) -> pd.DataFrame:
+    """Fill a known song's and creator's missing fields from the graph (given values win).
+
+    The meta features of a new video include its song's originality and use count and its
+    creator's followers. A ``--video`` row names only the ids; without this lookup a known
+    song would get ``log_song_uses=0, uses_missing=1``, a combination training never saw.
+    A creator's followers are taken from its most recent video in the graph.
+    """
+    out = videos.copy()
+    songs_path = Path(graph_dir) / "songs.parquet"
+    if songs_path.exists():
+        songs = pd.read_parquet(songs_path).drop_duplicates("song_id").set_index("song_id")
+        sid = out["song_id"].astype("string")
+        for col in SONG_FIELDS:
+            if col in songs:
+                known = sid.map(songs[col].to_dict() if len(songs) else {})
+                out[col] = out[col].astype(object).where(out[col].notna(), known.astype(object))
+    graph_videos = Path(graph_dir) / "videos.parquet"
+    if graph_videos.exists() and "author_id" in out:
+        g = pd.read_parquet(graph_videos, columns=["author_id", "author_followers", "create_time"])
+        g = g[g["author_id"].notna() & g["author_followers"].notna()].sort_values("create_time")
+        latest = g.drop_duplicates("author_id", keep="last").set_index("author_id")["author_followers"]
+        known = out["author_id"].astype("string").map(latest.to_dict())
+        out["author_followers"] = out["author_followers"].astype(object).where(out["author_followers"].notna(),
+                                                                             known.astype(object))
+    return canonical(out)
+
+
 def predict_new(run: str | Path, videos: pd.DataFrame) -> pd.DataFrame:
     """Scores and per-modality contributions for canonical ``videos`` rows."""
     import torch
@@ -139,9 +211,10 @@ def predict_new(run: str | Path, videos: pd.DataFrame) -> pd.DataFrame:
 
     from mdr_graph.train.runcheck import check_model_matches
 
-    cfg, _, norm = load_run(run)
+    cfg, splits, norm = load_run(run)
     model, ck = load_trained(Path(run) / "model.pt")
     check_model_matches(ck, cfg, Path(run) / "model.pt")
+    videos = fill_from_graph(videos, cfg.graph)
     needs_media = any(m in MEDIA_MODALITIES for m in cfg.modalities) or ("text" in cfg.modalities and cfg.features)
     media = extract_media(videos, cfg.features) if needs_media and cfg.features else {}
     emb = None
@@ -151,11 +224,13 @@ def predict_new(run: str | Path, videos: pd.DataFrame) -> pd.DataFrame:
         if isinstance(model, FinetunedGAT):  # embed inductively with the fine-tuned GAT
             from mdr_graph.pretrain.embed import embed_new_with
 
-            emb = embed_new_with(model.gat, model.parts, videos)
-        else:
-            emb = network_embeddings(cfg, videos, new=True)
+            emb = embed_new_with(model.gat, model.parts, videos, mode=model.mode)
+        else:  # the graph as training saw it: only training videos shape the entities
+            emb = network_embeddings(cfg, videos, new=True, known_videos=splits["train"])
     shapes = {k: tuple(v) for k, v in ck["input_shapes"].items()}
-    ds, _ = build_dataset(cfg, videos.reset_index(drop=True), np.zeros(len(videos)), norm, emb, media.get, shapes)
+    fitted = new_label_inputs(run, cfg, norm, videos.reset_index(drop=True), media)
+    ds, _ = build_dataset(cfg, videos.reset_index(drop=True), np.zeros(len(videos)), norm, emb, media.get, shapes,
+                          fitted=fitted)
     pred, contrib, present = predict(model, ds, cfg, torch.device("cpu"))
     graph_songs = set(pd.read_parquet(Path(cfg.graph) / "songs.parquet")["song_id"].astype(str))
     out = pd.DataFrame({

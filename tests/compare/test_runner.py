@@ -84,7 +84,7 @@ def test_metadata_only_with_gat_plans_network_meta_text():
 
     avail = Available(graph="g", gat="gat.pt")
     mods = fusion_modalities(avail)
-    assert mods == ["network", "meta", "text"]
+    assert mods == ["network", "labels", "meta", "text", "gbdt"]
     specs = {s.name: s for s in plan_models(parse_models("all"), avail, mods)}
     assert specs["gat-only"].runnable and specs["gat-only"].modalities == ["network"]
     assert specs["unimodal-average"].runnable and specs["unimodal-average"].members == ["gat-only", "meta-linear"]
@@ -98,13 +98,13 @@ def test_full_inputs_plan_every_model_and_ablation(tmp_path):
     from mdr_graph.compare.plan import fusion_modalities
 
     mods = fusion_modalities(avail)
-    assert mods == ["network", "meta", "text", "mfcc", "vit", "convlstm"]
+    assert mods == ["network", "labels", "meta", "text", "gbdt", "mfcc", "vit", "convlstm"]
     specs = {s.name: s for s in plan_models(parse_models("all"), avail, mods)}
     assert all(s.runnable for s in specs.values()), {n: s.skip for n, s in specs.items() if s.skip}
     assert specs["late-fusion"].modalities == ["convlstm", "mfcc"]  # no whisper: the audio branch is MFCC
     abl = {s.name: s for s in plan_ablations(mods, avail, "stacked", tmp_path)}
     assert {f"drop-{m}" for m in mods} <= set(abl)
-    assert abl["fbank-instead-of-mfcc"].modalities == ["network", "meta", "text", "fbank", "vit", "convlstm"]
+    assert abl["fbank-instead-of-mfcc"].modalities == ["network", "labels", "meta", "text", "gbdt", "fbank", "vit", "convlstm"]
     assert abl["positional-encoding-off"].overrides["positional_encoding"] is False
     assert abl["guided"].overrides["fusion"] == "guided"
     assert {"frames-1", "frames-4"} <= set(abl)

@@ -1,6 +1,8 @@
-"""Frozen embeddings: transductive for graph videos, inductive for new videos and new songs."""
+"""Frozen embeddings: the three network-embedding modes, the forecaster's view, inductive new videos."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -8,42 +10,33 @@ import pytest
 import torch
 
 from mdr_graph.cli import main as cli_main
+from mdr_graph.errors import UserError
 from mdr_graph.graph_build.graph import build_hetero, load_graph, save_graph, songs_table
 from mdr_graph.graph_build.schema import VIDEO_EDGE
 from mdr_graph.pretrain import embed
-from mdr_graph.pretrain.model import GATConfig
+from mdr_graph.pretrain.model import GATConfig, reverse
+from mdr_graph.pretrain.parts import graph_parts
 from mdr_graph.pretrain.trainer import train
 
+from hetero_graph import videos_table, write_graph
 
-def videos_table(n: int, n_songs: int, seed: int = 0, prefix: str = "v", song_prefix: str = "s") -> pd.DataFrame:
-    """Rows in the videos.parquet schema (pre-publication fields only matter here)."""
-    rng = np.random.default_rng(seed)
-    song = rng.zipf(1.6, n) % n_songs
-    return pd.DataFrame({
-        "video_id": [f"{prefix}{i}" for i in range(n)],
-        "song_id": [f"{song_prefix}{j}" for j in song],
-        "song_original": song % 3 == 0,
-        "song_uses": (1000 * (song + 1)).astype("int64"),
-        "duration_s": rng.integers(5, 60, n).astype(float),
-        "hashtags": [["fyp"] * int(k) for k in rng.integers(0, 5, n)],
-        "caption": ["x" * int(k) for k in rng.integers(0, 80, n)],
-        "create_time": pd.Timestamp("2020-12-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 10**6, n), unit="s"),
-        "author_followers": rng.integers(0, 10**6, n),
-    })
+N = 400
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
+    """A heterogeneous graph (song, creator, hashtag) and a song-only one, each with a short GAT run."""
     root = tmp_path_factory.mktemp("embed")
-    videos = videos_table(400, 25)
-    save_graph(build_hetero(videos, songs_table(videos)), root / "graph")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(load_graph(root / "graph"), GATConfig(hidden=16, heads=2, epochs=3, patience=5), root / "run")
-    finally:
-        torch.set_num_threads(threads)
+    videos = videos_table(N, 25)
+    write_graph(root / "graph", videos)
+    save_graph(build_hetero(videos, songs_table(videos)), root / "song_graph")
+    train(load_graph(root / "graph"), GATConfig(hidden=16, heads=2, epochs=3, patience=5), root / "run")
+    train(load_graph(root / "song_graph"), GATConfig(hidden=16, heads=2, epochs=2, patience=5), root / "song_run")
     return root, videos
+
+
+def _emb(df):
+    return np.stack(df["embedding"].to_list())
 
 
 def test_load_gat_gives_a_frozen_model_and_metadata(run):
@@ -51,67 +44,174 @@ def test_load_gat_gives_a_frozen_model_and_metadata(run):
     model, meta = embed.load_gat(root / "run" / "gat.pt")
     assert not model.training and not any(p.requires_grad for p in model.parameters())
     assert meta["embedding_dim"] == 16 == embed.embedding_dim(root / "run" / "gat.pt")
-    assert embed.embedding_dim(root / "run") == 16  # a run directory works too
-    assert meta["video_ids"] == videos["video_id"].tolist()
-    assert meta["config"].hidden == 16
+    assert embed.embedding_dim(root / "run", "neighbours") == 48  # song, creator, hashtag blocks
+    assert embed.embedding_dim(root / "song_run", "neighbours") == 16
+    assert meta["ids"]["video"] == videos["video_id"].tolist()
+    assert [r[1] for r in meta["relations"]] == ["uses", "posted_by", "tagged"]
 
 
-def test_embed_graph_is_the_frozen_model_on_the_full_graph(run):
+def test_an_old_song_video_gat_file_is_refused_in_one_line(run, tmp_path):
+    root, _ = run
+    old = torch.load(root / "song_run" / "gat.pt", weights_only=True)
+    old["format_version"] = 1
+    torch.save(old, tmp_path / "gat.pt")
+    with pytest.raises(UserError, match="format 1") as e:
+        embed.load_gat(tmp_path / "gat.pt")
+    assert "\n" not in str(e.value) and "re-run `mdr-graph pretrain`" in str(e.value)
+
+
+def test_the_modes_carry_what_they_promise(run):
     root, videos = run
-    df = embed.embed_graph(root / "run" / "gat.pt", root / "graph")
-    assert list(df.columns) == ["video_id", "song_id", "in_graph", "new_song", "embedding"]
-    assert df["video_id"].tolist() == videos["video_id"].tolist()
-    assert df["song_id"].tolist() == videos["song_id"].tolist()
-    assert df["in_graph"].all() and not df["new_song"].any()
-    emb = np.stack(df["embedding"].to_list())
-    assert emb.shape == (400, 16) and emb.dtype == np.float32 and np.isfinite(emb).all()
     model, _ = embed.load_gat(root / "run")
+    parts = graph_parts(load_graph(root / "graph"))
+    with torch.no_grad():
+        z = model(parts.x, parts.edges)
+    song = embed.embed_graph(root / "run", root / "graph", mode="song")
+    assert song["video_id"].tolist() == videos["video_id"].tolist()
+    assert song["song_id"].tolist() == videos["song_id"].tolist()
+    s_idx = pd.Index(parts.ids["song"]).get_indexer(videos["song_id"])
+    np.testing.assert_allclose(_emb(song), z["song"][s_idx].numpy(), atol=1e-5)  # VAN: the song's embedding
+    own = embed.embed_graph(root / "run", root / "graph", mode="video")
+    np.testing.assert_allclose(_emb(own), z["video"].numpy(), atol=1e-5)
+    nb = embed.embed_graph(root / "run", root / "graph", mode="neighbours")
+    e = _emb(nb)
+    assert e.shape == (N, 48) and np.isfinite(e).all()
+    # video 0: its song's embedding, its creator's, and the mean of its hashtags'
+    np.testing.assert_allclose(e[0, :16], z["song"][s_idx[0]].numpy(), atol=1e-5)
+    c = pd.Index(parts.ids["creator"]).get_loc(videos.loc[0, "author_id"])
+    np.testing.assert_allclose(e[0, 16:32], z["creator"][c].numpy(), atol=1e-5)
+    tags = parts.edges[("video", "tagged", "hashtag")]
+    mine = tags[1, tags[0] == 0]
+    want = z["hashtag"][mine].mean(0).numpy() if mine.numel() else np.zeros(16)
+    np.testing.assert_allclose(e[0, 32:], want, atol=1e-5)
+
+
+def test_neighbours_never_see_the_videos_own_features(run):
+    """Changing a video's own features leaves its neighbours embedding unchanged (it is not a meta copy)."""
+    root, _ = run
+    model, _ = embed.load_gat(root / "run")
+    parts = graph_parts(load_graph(root / "graph"))
+    known = torch.ones(N, dtype=torch.bool)
+    known[0] = False  # video 0 is held out: it reads its entities, it does not shape them
+    with torch.no_grad():
+        a, _ = embed.view_embeddings(model, embed.graph_view(parts, known), "neighbours")
+        parts.x["video"][0] += 5.0
+        b, _ = embed.view_embeddings(model, embed.graph_view(parts, known), "neighbours")
+        c, _ = embed.view_embeddings(model, embed.graph_view(parts, known), "video")
+    torch.testing.assert_close(a, b)
+    parts.x["video"][0] -= 5.0
+    with torch.no_grad():
+        d, _ = embed.view_embeddings(model, embed.graph_view(parts, known), "video")
+    assert not torch.allclose(c[0], d[0])  # while its own node output moves with them
+
+
+def test_held_out_videos_change_nothing_but_themselves(run):
+    """Only known (training) videos' links shape entities and their degree inputs."""
+    root, videos = run
+    known = videos["video_id"].iloc[: N // 2].tolist()
+    model, _ = embed.load_gat(root / "run")
+    parts = graph_parts(load_graph(root / "graph"))
+    mask = embed.known_mask(parts, known)
+    view = embed.graph_view(parts, mask)
+    for r, ei in view.writes.items():
+        assert bool(mask[ei[0]].all()) and ei.size(1) == int(mask[parts.edges[r][0]].sum())
+    deg = model.degrees(model.complete_edges(view.edge_dict()), {**parts.num_nodes})
+    assert deg["song"].sum() == int(mask[parts.edges[VIDEO_EDGE][0]].sum())  # held-out links are not counted
+    base = embed.embed_graph(root / "run", root / "graph", mode="neighbours", known_videos=known)
+    # scramble every held-out video's features: no known video's embedding moves
+    held = ~mask
     g = load_graph(root / "graph")
+    g["video"].x[held] = torch.randn(int(held.sum()), g["video"].x.size(1))
+    torch.save(g, root / "graph2.pt")
+    parts2 = graph_parts(g)
     with torch.no_grad():
-        z = model({"video": g["video"].x, "song": g["song"].x}, {VIDEO_EDGE: g[VIDEO_EDGE].edge_index})
-    np.testing.assert_allclose(emb, z["video"].numpy(), atol=1e-5)
-    # batching by components (forced tiny batches) changes nothing
-    small = embed.embed_graph(root / "run", root / "graph", batch_videos=37)
-    np.testing.assert_allclose(np.stack(small["embedding"].to_list()), emb, atol=1e-5)
+        for mode in embed.MODES:
+            z1, _ = embed.view_embeddings(model, embed.graph_view(parts, mask), mode)
+            z2, _ = embed.view_embeddings(model, embed.graph_view(parts2, mask), mode)
+            torch.testing.assert_close(z1[mask], z2[mask])
+            if mode != "video":  # graph information only: held-out rows are unmoved too
+                torch.testing.assert_close(z1, z2)
+    # the transductive default (every video known) differs: held-out links now shape the entities
+    every = embed.embed_graph(root / "run", root / "graph", mode="neighbours")
+    assert not np.allclose(_emb(every), _emb(base))
 
 
-def test_embed_new_handles_known_songs_new_songs_no_song_and_graph_videos(run):
+@pytest.mark.parametrize("song,creator,tag", list(itertools.product(["known", "new"], repeat=3)))
+def test_inductive_embedding_for_every_combination_of_known_and_new_entities(run, song, creator, tag):
     root, videos = run
-    new = videos_table(6, 25, seed=9, prefix="new")
-    new.loc[0, "song_id"] = "s0"                  # a known song
-    new.loc[1, "song_id"] = "brand-new-song"      # a song the graph lacks
-    new.loc[2, "song_id"] = "brand-new-song"      # ...used twice
-    new.loc[3, "song_id"] = None                  # no song at all
-    graph_row = videos.iloc[[5]].copy()          # a video already in the graph
-    df = embed.embed_new(root / "run" / "gat.pt", root / "graph", pd.concat([new, graph_row], ignore_index=True))
-    assert df["video_id"].tolist() == new["video_id"].tolist() + ["v5"]
-    assert df["in_graph"].tolist() == [False] * 6 + [True]
-    assert df["new_song"].tolist() == [False, True, True, False, False, False, False]
-    assert pd.isna(df.loc[3, "song_id"]) and df.loc[1, "song_id"] == "brand-new-song"
-    emb = np.stack(df["embedding"].to_list())
-    assert emb.shape == (7, 16) and np.isfinite(emb).all()
-    full = embed.embed_graph(root / "run", root / "graph")
-    np.testing.assert_allclose(emb[6], full.loc[5, "embedding"], atol=1e-5)  # transductive row unchanged
-    assert not np.allclose(emb[0], emb[3])
-
-
-def test_new_video_embedding_equals_rebuilding_the_graph_with_it(run):
-    """Inductive embedding = frozen GAT on the graph rebuilt with the new rows (stateless features)."""
-    root, videos = run
-    new = videos_table(3, 25, seed=11, prefix="new")
-    new["song_id"] = ["s1", "s2", "fresh"]
-    out = embed.embed_new(root / "run", root / "graph", new)
-    both = pd.concat([videos, new], ignore_index=True)
-    g = build_hetero(both, songs_table(both))
-    model, _ = embed.load_gat(root / "run")
+    row = videos_table(1, 25, seed=7, prefix="fresh").iloc[[0]].copy()
+    row["song_id"] = "s1" if song == "known" else "brand-new-song"
+    row["author_id"] = "c1" if creator == "known" else "brand-new-creator"
+    row["hashtags"] = [["#T1"]] if tag == "known" else [["never-seen-tag"]]
+    model, meta = embed.load_gat(root / "run")
+    parts = graph_parts(load_graph(root / "graph"))
+    for mode in embed.MODES:
+        out = embed.embed_new(root / "run", root / "graph", row, mode=mode)
+        assert out["video_id"].tolist() == ["fresh0"] and out["in_graph"].tolist() == [False]
+        assert out["new_song"].tolist() == [song == "new"]
+        e = _emb(out)[0]
+        assert np.isfinite(e).all()
+        # the same as rebuilding the view by hand: the new row reads its entities, nothing else moves
+        view, _ = embed.new_view(model, parts, torch.ones(N, dtype=torch.bool), embed._check_new_videos(row))
+        with torch.no_grad():
+            z = model(view.x, view.edge_dict())
+            ref, _ = embed.view_embeddings(model, view, mode)
+        np.testing.assert_allclose(e, ref[N].numpy(), atol=1e-5)
+        with torch.no_grad():
+            z0 = model(parts.x, parts.edges)
+        for t in ("song", "creator", "hashtag"):
+            torch.testing.assert_close(z[t][: parts.num_nodes[t]], z0[t])
+    # a known entity is looked up with its graph node (features and all); a new one is a new node
+    nb = _emb(embed.embed_new(root / "run", root / "graph", row, mode="neighbours"))[0]
     with torch.no_grad():
-        z = model({"video": g["video"].x, "song": g["song"].x}, {VIDEO_EDGE: g[VIDEO_EDGE].edge_index})
-    np.testing.assert_allclose(np.stack(out["embedding"].to_list()), z["video"][400:].numpy(), atol=1e-5)
+        z0 = model(parts.x, parts.edges)
+    if song == "known":
+        np.testing.assert_allclose(nb[:16], z0["song"][parts.ids["song"].index("s1")].numpy(), atol=1e-5)
+    if creator == "known":
+        np.testing.assert_allclose(nb[16:32], z0["creator"][parts.ids["creator"].index("c1")].numpy(), atol=1e-5)
+    if tag == "known":  # "#T1" is normalised to the graph's "t1"
+        np.testing.assert_allclose(nb[32:], z0["hashtag"][parts.ids["hashtag"].index("t1")].numpy(), atol=1e-5)
+
+
+def test_embed_new_keeps_graph_rows_and_drops_rows_without_an_embedding(run):
+    root, videos = run
+    new = videos_table(3, 25, seed=9, prefix="new")
+    new.loc[0, "song_id"] = None                      # no song: no `song` embedding
+    new.loc[1, ["song_id", "author_id"]] = None
+    new.at[1, "hashtags"] = []                        # nothing at all: no `neighbours` embedding either
+    graph_row = videos.iloc[[5]].copy()
+    both = pd.concat([new, graph_row], ignore_index=True)
+    song = embed.embed_new(root / "run", root / "graph", both, mode="song")
+    assert song["video_id"].tolist() == ["new2", "v5"]
+    nb = embed.embed_new(root / "run", root / "graph", both, mode="neighbours")
+    assert nb["video_id"].tolist() == ["new0", "new2", "v5"]
+    full = embed.embed_graph(root / "run", root / "graph", mode="neighbours")
+    np.testing.assert_allclose(_emb(nb)[2], full.loc[5, "embedding"], atol=1e-5)  # a graph row: its graph embedding
+    own = embed.embed_new(root / "run", root / "graph", both, mode="video")
+    assert len(own) == 4  # every row has its own node
+
+
+def test_song_mode_needs_songs_and_modes_are_checked(run, tmp_path):
+    root, videos = run
+    g = load_graph(root / "graph")  # the same graph without song nodes (any subset of node types may be present)
+    for key in (VIDEO_EDGE, reverse(VIDEO_EDGE), "song"):
+        del g[key]
+    train(g, GATConfig(hidden=8, heads=2, epochs=1), tmp_path / "r")
+    model, _ = embed.load_gat(tmp_path / "r")
+    parts = graph_parts(g)
+    view = embed.graph_view(parts, torch.ones(N, dtype=torch.bool))
+    with pytest.raises(UserError, match="song nodes"):
+        embed.view_embeddings(model, view, "song")
+    with torch.no_grad():
+        z, present = embed.view_embeddings(model, view, "neighbours")
+    assert z.shape == (N, 16) and bool(present.all())
+    with pytest.raises(UserError, match="unknown network embedding"):
+        embed.embed_graph(root / "run", root / "graph", mode="own")
+    with pytest.raises(UserError, match="trained on"):
+        embed.embed_graph(root / "run", root / "song_graph")
 
 
 def test_embed_new_rejects_bad_input(run):
-    from mdr_graph.errors import UserError
-
     root, _ = run
     with pytest.raises(UserError, match="video_id"):
         embed.embed_new(root / "run", root / "graph", pd.DataFrame({"song_id": ["s1"]}))
@@ -122,20 +222,23 @@ def test_embed_new_rejects_bad_input(run):
 
 
 def test_cli_streams_graph_and_new_videos_to_parquet(run, tmp_path, capsys):
-    root, _ = run
+    root, videos = run
     new = videos_table(4, 30, seed=3, prefix="tomorrow")
     new.to_parquet(tmp_path / "new.parquet")
+    (tmp_path / "splits.json").write_text('{"train": ' + str(videos["video_id"].iloc[:300].tolist()).replace("'", '"')
+                                          + ', "val": [], "test": []}')
     out = tmp_path / "emb.parquet"
     rc = cli_main(["embed", "--gat", str(root / "run" / "gat.pt"), "--graph", str(root / "graph"), "--out", str(out),
                    "--new-videos", str(tmp_path / "new.parquet"), "--songs-out", str(tmp_path / "songs.parquet"),
-                   "--batch-videos", "100"])
+                   "--batch-videos", "100", "--network-embedding", "song",
+                   "--known-videos", str(tmp_path / "splits.json")])
     assert rc == 0
     df = pd.read_parquet(out)
     assert len(df) == 404 and df["video_id"].is_unique
     assert df["in_graph"].sum() == 400
-    assert np.stack(df["embedding"].to_list()).shape == (404, 16)
+    assert _emb(df).shape == (404, 16)
     songs = pd.read_parquet(tmp_path / "songs.parquet")
-    assert len(songs) == 25 and songs["degree"].sum() == 400
+    assert len(songs) == 25 and songs["degree"].sum() == 300  # only the known videos' links count
     rc = cli_main(["embed", "--gat", str(root / "run"), "--graph", str(root / "graph"), "--out", str(out),
                    "--new-videos", str(tmp_path / "missing.parquet")])
     assert rc == 2 and "not found" in capsys.readouterr().err
@@ -144,8 +247,9 @@ def test_cli_streams_graph_and_new_videos_to_parquet(run, tmp_path, capsys):
 def test_pretrain_cli_end_to_end_and_resume_flags(run, tmp_path, capsys):
     root, _ = run
     args = ["pretrain", "--graph", str(root / "graph"), "--out", str(tmp_path / "r"), "--epochs", "2",
-            "--hidden", "8", "--heads", "2", "--seed", "1"]
+            "--hidden", "8", "--heads", "2", "--seed", "1", "--batch-edges", "300"]
     assert cli_main(args) == 0
+    assert "posted_by" in capsys.readouterr().out
     assert (tmp_path / "r" / "metrics.json").exists()
     assert cli_main(args) == 2 and "--resume" in capsys.readouterr().err
     assert cli_main(args + ["--resume", "--hidden", "16"]) == 2 and "hidden" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""GAT pretraining under torchrun: two gloo ranks share the component batches and the evaluation."""
+"""GAT pretraining under torchrun: two gloo ranks share the link batches and the evaluation."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from mdr_graph.errors import UserError
 from mdr_graph.graph_build.graph import save_graph
 from mdr_graph.pretrain.embed import load_gat
 from mdr_graph.pretrain.linksplit import split_links
+from mdr_graph.pretrain.parts import graph_parts
 from mdr_graph.pretrain.synthetic import synthetic_graph
-from mdr_graph.pretrain.trainer import graph_parts, score_pairs
+from mdr_graph.pretrain.trainer import message_graph
 
 ARGS = ["--epochs", "12", "--patience", "100", "--hidden", "32", "--heads", "4", "--lr", "3e-3", "--dropout", "0",
-        "--batch-components", "8", "--seed", "1"]
+        "--batch-edges", "50", "--seed", "1"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MDR_GRAPH_NO_PROGRESS": "1"}
 
 
@@ -52,13 +53,14 @@ def test_two_ranks_train_and_report_once(runs):
     single = json.loads((d / "single" / "metrics.json").read_text())
     multi = json.loads((d / "ddp" / "metrics.json").read_text())
     assert (single["world_size"], multi["world_size"]) == (1, 2)
-    assert proc.stdout.count('"test_auc"') == 1  # only rank 0 reports
+    assert proc.stdout.count('"world_size"') == 1  # only rank 0 reports
     assert multi["epochs"] == 12 and len(multi["history"]) == 12 and len(multi["peak_rss_mb_per_rank"]) == 2
-    # The batches are dealt out across ranks (4 global batches of 8 components: 2 per rank).
-    assert single["batches"] == multi["batches"] == 4
+    # The link batches are dealt out across ranks (192 supervision links in batches of 50: 4 batches, 2 per rank).
+    assert single["relations"]["uses"]["links"]["sup"] == 192
+    assert single["batch_edges"] == multi["batch_edges"] == 50
     # Same seed, same link split: the very same test and validation pairs.
     assert single["split_fingerprint"] == multi["split_fingerprint"]
-    assert single["links"] == multi["links"]
+    assert single["relations"]["uses"]["links"] == multi["relations"]["uses"]["links"]
     # Not the same trajectory (one optimizer step per batch in one process, per pair of
     # batches under DDP), but the same quality. Stated tolerance: 0.05 AUC; both beat the
     # song-degree baseline, which is strong on this graph (~0.8).
@@ -71,9 +73,9 @@ def test_two_ranks_train_and_report_once(runs):
 
 def test_gathered_test_scores_cover_every_pair_once_and_are_exact(runs):
     d, _ = runs
-    single = pd.read_csv(d / "single" / "test_edges.csv", dtype={"song_id": str, "video_id": str})
-    multi = pd.read_csv(d / "ddp" / "test_edges.csv", dtype={"song_id": str, "video_id": str})
-    key = ["song_id", "video_id", "label"]
+    single = pd.read_csv(d / "single" / "test_edges.csv", dtype={"node_id": str, "video_id": str})
+    multi = pd.read_csv(d / "ddp" / "test_edges.csv", dtype={"node_id": str, "video_id": str})
+    key = ["relation", "node_id", "video_id", "label"]
     pd.testing.assert_frame_equal(single[key], multi[key])  # every test pair, in order, exactly once
     # Rescore the DDP run's best weights in one process on the full graph: the gathered,
     # rank-sharded scores are the full-graph scores.
@@ -82,14 +84,13 @@ def test_gathered_test_scores_cover_every_pair_once_and_are_exact(runs):
     parts = graph_parts(load_graph(d / "graph"))
     encoder, meta = load_gat(d / "ddp" / "gat.pt")
     cfg = meta["config"]
-    V, S = parts["x"]["video"].size(0), parts["x"]["song"].size(0)
-    split = split_links(parts["edge_index"], V, S, val_ratio=cfg.val_ratio, test_ratio=cfg.test_ratio,
-                        disjoint_train_ratio=cfg.disjoint_train_ratio, neg_ratio=cfg.neg_ratio,
-                        negatives=cfg.negatives, seed=cfg.seed)
-    pairs, _ = split.pairs("test")
+    splits = split_links(parts.edges, parts.num_nodes, val_ratio=cfg.val_ratio, test_ratio=cfg.test_ratio,
+                         disjoint_train_ratio=cfg.disjoint_train_ratio, neg_ratio=cfg.neg_ratio,
+                         negatives=cfg.negatives, seed=cfg.seed)
+    pairs, _ = splits["uses"].pairs("test")
     with torch.no_grad():
-        z = encoder(parts["x"], {("video", "uses", "song"): split.message_edges("test")})
-    logits = score_pairs(meta["decoder"], z["song"], z["video"], torch.arange(V), pairs)
+        z = encoder(parts.x, message_graph(splits, parts, "test"))
+        logits = meta["decoders"]("uses", z["song"][pairs[1]], z["video"][pairs[0]])
     assert torch.sigmoid(logits.double()).numpy() == pytest.approx(multi["score"].to_numpy(), rel=1e-6, abs=1e-7)
 
 
@@ -102,8 +103,7 @@ def test_resume_needs_the_same_number_of_processes(runs, tmp_path):
         from mdr_graph.pretrain.model import GATConfig
         from mdr_graph.pretrain.trainer import train
 
-        cfg = GATConfig(epochs=14, patience=100, hidden=32, heads=4, lr=3e-3, dropout=0.0, batch_components=8,
-                        seed=1)
+        cfg = GATConfig(epochs=14, patience=100, hidden=32, heads=4, lr=3e-3, dropout=0.0, batch_edges=50, seed=1)
         train(load_graph(d / "graph"), cfg, run, resume=True)
     # Under torchrun with the same world size it continues where it stopped.
     proc = torchrun("pretrain", "--graph", str(d / "graph"), "--out", str(run), "--resume",

@@ -1,0 +1,127 @@
+"""LightGBM on the tabular inputs: the ``gbdt`` baseline, and the stacked ``gbdt`` modality.
+
+Its matrix is the metadata (:func:`~mdr_graph.encoders.meta.meta_features`), the leak-free
+``labels`` features and the out-of-fold text ridge score: the same label-derived inputs the
+fusion model gets, fitted on the training rows only (:func:`~mdr_graph.train.fitted.fit_label_inputs`).
+
+**Stacking** (the ``gbdt`` modality): the fusion model may read the gbdt's score as one more
+input. For a training row that score must come from a gbdt that never saw the row's target,
+*and* whose own inputs never saw it: the labels features and the text ridge of the rows the
+gbdt is fitted on are themselves fitted on targets. So :func:`gbdt_stack_scores` nests: for
+each outer fold (or time block) it recomputes every label-derived input with only the other
+folds as "training", fits the gbdt on those, and scores the fold. Held-out rows are scored by
+a gbdt fitted on all training rows. No validation or test target is read at any level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from mdr_graph.train.config import TrainConfig
+
+# LightGBM for a few thousand rows: shallow trees, row and column subsampling.
+GBDT_PARAMS = dict(n_estimators=2000, learning_rate=0.03, num_leaves=15, min_child_samples=20, subsample=0.8,
+                   subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0, n_jobs=1, verbose=-1, deterministic=True,
+                   force_row_wise=True)
+GBDT_EARLY_STOP = 100   # baseline: rounds without a better validation MSE
+STACK_TREES = 400       # stacked score: a fixed size, since no validation target may choose it
+
+
+def gbdt_inputs(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray, train_rows: np.ndarray,
+                meta: np.ndarray | None = None, transcripts: dict[str, str] | None = None, hashed=None) -> tuple[np.ndarray, list[str]]:
+    """The gbdt's matrix over every row of ``videos``, treating ``train_rows`` as the training split."""
+    from mdr_graph.encoders.meta import meta_features
+    from mdr_graph.train.fitted import fit_label_inputs
+
+    fitted = fit_label_inputs(dataclasses.replace(cfg, modalities=["labels", "text"], text_features="ridge"),
+                              videos, target, train_rows, transcripts, hashed)
+    meta = meta_features(videos) if meta is None else meta
+    return gbdt_matrix(meta, fitted.labels, fitted.text)
+
+
+def gbdt_matrix(meta: np.ndarray, labels: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Columns in the one order the gbdt is fitted and applied with."""
+    from mdr_graph.encoders.meta import META_FEATURES
+    from mdr_graph.train.label_features import feature_names
+
+    x = np.concatenate([meta, labels, text.reshape(len(text), -1)], axis=1)
+    return x, [*META_FEATURES, *feature_names(), "text_ridge"]
+
+
+def gbdt_fit(x: np.ndarray, target: np.ndarray, rows: dict[str, np.ndarray], seed: int, trees: int | None = None):
+    """LightGBM on ``rows['train']``: early-stopped on ``rows['val']`` if given, else ``trees`` trees."""
+    import lightgbm as lgb
+
+    tr, va = rows["train"], rows.get("val", np.zeros(0, np.int64))
+    model = lgb.LGBMRegressor(**GBDT_PARAMS, random_state=seed)
+    if trees is None and len(va):
+        model.fit(x[tr], target[tr], eval_X=(x[va],), eval_y=(target[va],), eval_metric="l2",
+                  callbacks=[lgb.early_stopping(GBDT_EARLY_STOP, verbose=False)])
+    else:
+        model.set_params(n_estimators=trees or STACK_TREES).fit(x[tr], target[tr])
+    return model
+
+
+def gbdt_stack_scores(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray,
+                      train_rows: np.ndarray, transcripts: dict[str, str] | None = None, hashed=None, full=None):
+    """Every row's gbdt score from a gbdt (and label-derived inputs) that never saw its target, and the
+    gbdt fitted on all training rows (what ``predict`` applies to a new video).
+
+    ``full``: the labels features and text ridge scores already fitted on ``train_rows`` (the final
+    gbdt's inputs), when the caller has them."""
+    from mdr_graph.encoders.text import video_texts
+    from mdr_graph.train.label_features import NO_PRIOR
+    from mdr_graph.train.oof import oof_predict
+    from mdr_graph.train.text_ridge import hashed_ngrams
+
+    if hashed is None:   # hash the texts once, not once per fold
+        hashed = hashed_ngrams(video_texts(videos, transcripts))
+
+    def fit_predict(fit_rows: np.ndarray, pred_rows: np.ndarray) -> np.ndarray:
+        x, _ = gbdt_inputs(cfg, videos, target, fit_rows, transcripts=transcripts, hashed=hashed)   # refitted
+        return gbdt_fit(x, target, {"train": fit_rows}, cfg.seed, trees=STACK_TREES).predict(x[pred_rows])
+
+    scores = oof_predict(fit_predict, videos, train_rows, cfg.split, cfg.seed, cfg.oof_folds, NO_PRIOR,
+                         held_out=False)
+    if full is not None and full.labels is not None and full.text is not None:
+        from mdr_graph.encoders.meta import meta_features
+
+        x, _ = gbdt_matrix(meta_features(videos), full.labels, full.text)
+    else:
+        x, _ = gbdt_inputs(cfg, videos, target, train_rows, transcripts=transcripts, hashed=hashed)
+    final = gbdt_fit(x, target, {"train": np.asarray(train_rows)}, cfg.seed, trees=STACK_TREES)
+    held = np.setdiff1d(np.arange(len(videos)), train_rows)
+    if len(held):
+        scores[held] = final.predict(x[held])
+    return scores, Stacked(final.booster_.model_to_string())
+
+
+class Stacked:
+    """The final stacked gbdt, kept as LightGBM's own text format (no pickle): ``RUNDIR/gbdt_stack.txt``."""
+
+    FILE = "gbdt_stack.txt"
+
+    def __init__(self, model_str: str):
+        import lightgbm as lgb
+
+        self.model_str = model_str
+        self.booster = lgb.Booster(model_str=model_str)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.booster.predict(x)
+
+    def save(self, run_dir) -> None:
+        from pathlib import Path
+
+        from mdr_graph.io import write_text
+
+        write_text(Path(run_dir) / self.FILE, self.model_str)
+
+    @classmethod
+    def load(cls, run_dir) -> "Stacked":
+        from pathlib import Path
+
+        return cls((Path(run_dir) / cls.FILE).read_text())

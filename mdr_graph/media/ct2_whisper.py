@@ -171,17 +171,23 @@ def model_dims(m: Ct2Model) -> dict[str, int]:
                 n_text_head=_scalar(m, "decoder/num_heads"), n_text_layer=_count_layers(m, "decoder"))
 
 
+# Stored options, not weights, and the value each must have for openai-whisper's graph to
+# compute the same thing. Absent is fine (older writers); another value is refused.
+# Head counts are read by model_dims; the alignment options only steer CTranslate2's own
+# word timing and change no weight.
+_REQUIRED_OPTIONS = {"decoder/activation": GELU, "decoder/pre_norm": 1, "decoder/scale_embeddings": 0,
+                     "decoder/alibi": 0, "decoder/alibi_use_positive_positions": 0, "decoder/scale_alibi": 0,
+                     "decoder/start_from_zero_embedding": 0}
+_FREE_OPTIONS = {"encoder/num_heads", "decoder/num_heads", "decoder/alignment_heads", "decoder/alignment_layer"}
+
+
 def _check_architecture(m: Ct2Model) -> None:
     """Refuse a model whose CTranslate2 options would make the openai-whisper graph compute something else."""
     if m.name != SPEC_NAME:
         raise UserError(f"model.bin holds a {m.name!r}, not a {SPEC_NAME}")
-    expected = {"decoder/activation": GELU, "decoder/pre_norm": 1, "decoder/scale_embeddings": 0}
-    for key, want in expected.items():
+    for key, want in _REQUIRED_OPTIONS.items():
         if m.has(key) and _scalar(m, key) != want:
             raise UserError(f"{key} = {_scalar(m, key)}, Whisper needs {want}: this converter cannot map it")
-    for key in ("decoder/alibi", "decoder/start_from_zero_embedding"):
-        if m.has(key) and _scalar(m, key) != 0:
-            raise UserError(f"{key} is set: not an openai-whisper architecture")
 
 
 def _split(w: np.ndarray, parts: int, key: str) -> list[np.ndarray]:
@@ -224,10 +230,6 @@ def _pair(m: Ct2Model, src: str, dst: str, names: tuple[str, str], out: dict[str
 
 
 _LINEAR, _NORM = ("weight", "bias"), ("gamma", "beta")
-# stored options, not weights: checked by _check_architecture / model_dims
-_OPTIONS = {"decoder/activation", "decoder/alibi", "decoder/alignment_heads", "decoder/alignment_layer",
-            "decoder/num_heads", "decoder/pre_norm", "decoder/scale_embeddings",
-            "decoder/start_from_zero_embedding", "encoder/num_heads"}
 
 
 def to_openai(m: Ct2Model) -> tuple[dict[str, int], dict[str, np.ndarray]]:
@@ -240,7 +242,7 @@ def to_openai(m: Ct2Model) -> tuple[dict[str, int], dict[str, np.ndarray]]:
     _check_architecture(m)
     dims = model_dims(m)
     sd: dict[str, np.ndarray] = {}
-    used = set(_OPTIONS)
+    used = set(_REQUIRED_OPTIONS) | _FREE_OPTIONS
     try:
         for side in ("encoder", "decoder"):
             used |= _pair(m, f"{side}/layer_norm", "encoder.ln_post" if side == "encoder" else "decoder.ln", _NORM, sd)

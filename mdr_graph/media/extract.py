@@ -56,6 +56,7 @@ class ExtractConfig:
     whisper: str | None = None      # Whisper checkpoint path or cached model name; None: no Whisper
     transcribe: bool = True         # with Whisper: also transcribe and detect the language
     whisper_max_tokens: int | None = None  # cap on tokens decoded per 30 s window (None: Whisper's default)
+    transcribe_backend: str = "openai"  # transcripts by "openai"-whisper or "faster-whisper" (same weights, int8)
     shard_size: int = 256           # videos per shard file (a kill loses at most this many)
     shard_mb: int = 512             # ... or this many MB of features, whichever comes first
     decode_threads: int = 0         # FFmpeg decoder threads per process (0: cores / workers)
@@ -64,7 +65,7 @@ class ExtractConfig:
 
 # Settings that change what is stored: a resumed or sharded run must agree on these.
 OUTPUT_FIELDS = ("frames", "segments", "position", "size", "fit", "sample_rate", "audio_seconds", "n_mfcc",
-                 "n_mels", "fbank", "whisper", "transcribe", "whisper_max_tokens")
+                 "n_mels", "fbank", "whisper", "transcribe", "whisper_max_tokens", "transcribe_backend")
 
 
 def validate(cfg: ExtractConfig) -> ExtractConfig:
@@ -102,6 +103,10 @@ def validate(cfg: ExtractConfig) -> ExtractConfig:
         bad("decode_threads", "use 0 for automatic or a positive count")
     if cfg.whisper_max_tokens is not None and cfg.whisper_max_tokens < 1:
         bad("whisper_max_tokens", "use a positive count or leave unset")
+    from mdr_graph.media.whisper_features import TRANSCRIBE_BACKENDS
+
+    if cfg.transcribe_backend not in TRANSCRIBE_BACKENDS:
+        bad("transcribe_backend", f"choose from {', '.join(TRANSCRIBE_BACKENDS)}")
     return cfg
 
 
@@ -151,8 +156,13 @@ def _extract(path: str | Path, cfg: ExtractConfig, whisper_model=None, duration_
     if whisper_model is not None:
         from mdr_graph.media.whisper_features import whisper_features
 
+        from mdr_graph.media.whisper_features import faster_whisper_for
+
+        faster = (faster_whisper_for(cfg.whisper) if cfg.transcribe and cfg.transcribe_backend == "faster-whisper"
+                  else None)  # loaded once per process, on first use
         out.update(whisper_features(whisper_model, dec.audio, dec.has_audio, do_transcribe=cfg.transcribe,
-                                    max_tokens=cfg.whisper_max_tokens))
+                                    max_tokens=cfg.whisper_max_tokens, backend=cfg.transcribe_backend,
+                                    faster_model=faster))
     out["has_audio"] = bool(dec.has_audio)
     out["n_frames_sampled"] = int(dec.n_distinct)
     out["duration_s"] = float(dec.duration_s)
@@ -345,9 +355,11 @@ def run_extract(graph_dir: str | Path, out_dir: str | Path, cfg: ExtractConfig, 
     _check_same_settings(out, cfg)
     _check_same_graph(out, graph_dir)
     if cfg.whisper:  # fail now, with the reason, rather than in every worker
-        from mdr_graph.media.whisper_features import load_whisper
+        from mdr_graph.media.whisper_features import faster_model_dir, load_whisper
 
         load_whisper(cfg.whisper)
+        if cfg.transcribe and cfg.transcribe_backend == "faster-whisper":
+            faster_model_dir(cfg.whisper)
     _save_config(out, cfg, graph_dir)
     lock = _lock(out, tag)
     old_handler = None

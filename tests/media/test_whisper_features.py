@@ -103,3 +103,15 @@ def test_run_extract_stores_whisper_features(tmp_path, tiny_whisper, corpus, mak
     assert talk["whisper"].shape == silent["whisper"].shape == (64,)
     assert isinstance(talk["transcript"], str) and talk["language"] in whisper.tokenizer.LANGUAGES
     assert silent["transcript"] == "" and silent["language"] == "" and not silent["has_audio"]
+
+
+def test_transcribe_backend_is_checked_before_any_work(tmp_path, tiny_whisper, corpus, make_graph):
+    from mdr_graph.media.extract import run_extract, validate
+
+    with pytest.raises(UserError, match="transcribe_backend='bogus': choose from openai, faster-whisper"):
+        validate(ExtractConfig(transcribe_backend="bogus"))
+    g = make_graph(tmp_path / "g", corpus["rows"][:1])
+    cfg = ExtractConfig(whisper=str(tiny_whisper), transcribe_backend="faster-whisper")
+    with pytest.raises(UserError, match="faster-whisper backend runs an installed model"):
+        run_extract(g, tmp_path / "f", cfg)
+    assert not (tmp_path / "f" / "index.parquet").exists()

@@ -59,6 +59,10 @@ class FusionConfig:
     positional_encoding: bool = True   # ViT hierarchical positional encoding (off = ablation)
     text_dim: int = 4096          # hashed bag-of-words buckets (the text input's width)
     text_features: str = "hashed"  # hashed: a Linear on the hashed counts | ridge: the text ridge's score
+    # Stacking with a residual: the co-attention model corrects this modality's score (a prediction in
+    # target units, e.g. the stacked gbdt's) instead of predicting from scratch: logit = logit(score) + head.
+    # "" predicts from scratch; a name not among the modalities is ignored.
+    residual: str = ""
     convlstm_path: str | None = None   # convlstm.pt from `mdr-graph pretrain-visual` (frozen encoder)
     coattention_layers: int = 1   # fusion layers (stacked co-attention, or guided cross-attention)
     ff_mult: int = 2              # FC width = ff_mult * d_model (0 = a single Linear, literally "FC")
@@ -258,6 +262,14 @@ class FusionModel(MultimodalModel):
                 nn.ModuleDict({m: AttentionBlock(c.d_model, c.heads, c.ff_mult, c.dropout) for m in self.modalities})
                 for _ in range(c.coattention_layers))
         self.head = ScoreHead(m_count * c.d_model, c.head_hidden, c.dropout)
+        self.residual = c.residual if c.residual in self.modalities else ""
+        if self.residual:
+            if self.input_shapes[self.residual] != (1,):
+                raise UserError(f"residual: {self.residual!r} must be one score per video, "
+                                f"got input shape {self.input_shapes[self.residual]}")
+            last = self.head.net[-1] if isinstance(self.head.net, nn.Sequential) else self.head.net
+            nn.init.zeros_(last.weight)   # start exactly at the score being corrected
+            nn.init.zeros_(last.bias)
 
     def modality_tokens(self, inputs: dict[str, Tensor], present: Tensor) -> Tensor:
         """Step 1: ``z [B, M, d]`` (missing modalities already replaced by their missing token)."""
@@ -277,6 +289,8 @@ class FusionModel(MultimodalModel):
             for layer in self.guided:
                 z = self.missing_token_fill(self._guided_layer(layer, z, present), present, self.missing)
         logits = self.head(z.flatten(1))
+        if self.residual:   # the fused tokens correct the stacked score (clamped into (0, 1) for its logit)
+            logits = logits + torch.logit(inputs[self.residual][:, 0].float().clamp(1e-3, 1 - 1e-3))
         return FusionOutput(torch.sigmoid(logits), logits, contributions)
 
     def _guided_layer(self, layer: nn.ModuleDict, z: Tensor, present: Tensor) -> Tensor:

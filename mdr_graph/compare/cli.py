@@ -88,6 +88,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--text-dim", dest="text_dim", type=int)
     t.add_argument("--text-features", dest="text_features", choices=TEXT_FEATURES)
     t.add_argument("--oof-folds", dest="oof_folds", type=int)
+    t.add_argument("--residual", metavar="MODALITY", help="coattention corrects this modality's score (gbdt)")
     t.add_argument("--loss", choices=["mse", "mae", "huber"])
     t.add_argument("--network-embedding", dest="network_embedding", choices=["neighbours", "song", "video"],
                    help="what the network modality sees (see `mdr-graph train --help`; default neighbours)")

@@ -55,6 +55,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-features", dest="text_features", choices=TEXT_FEATURES,
                    help=f"what the text modality reads (default {TrainConfig.text_features}): the out-of-fold score "
                         "of a ridge on hashed word and character n-grams, or the hashed word counts themselves")
+    p.add_argument("--residual", metavar="MODALITY",
+                   help="stacking with a residual: coattention corrects this one-score modality (gbdt) instead of "
+                        "predicting from scratch (default: off)")
     p.add_argument("--oof-folds", dest="oof_folds", type=int,
                    help=f"folds of the out-of-fold label-derived inputs (default {TrainConfig.oof_folds})")
     p.add_argument("--finetune-gat", dest="finetune_gat", action="store_const", const=True,

@@ -45,7 +45,7 @@ class TrainConfig:
     label_smoothing: float = LabelFeatureConfig.smoothing
     label_recency_days: float = LabelFeatureConfig.recency_days
     label_max_hashtag_df: float = LabelFeatureConfig.max_hashtag_df
-    residual: str = "gbdt"              # coattention corrects this modality's score, when it is one (fusion.py)
+    residual: str = ""                  # coattention corrects this modality's score (e.g. gbdt) instead of predicting (fusion.py)
     fitted_cache: str = ""              # directory caching those inputs across runs of one split (compare sets it)
     finetune_gat: bool = False
     # What the network modality sees (mdr_graph.pretrain.embed): "neighbours" (mean GAT embedding of the

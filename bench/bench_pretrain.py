@@ -53,6 +53,7 @@ HETERO_CASES = [
     ("100k, full batch", 100_000, 0, 1, 64),
     ("100k, edge batches of 50k links", 100_000, 50_000, 1, 64),
     ("1M, full batch", 1_000_000, 0, 1, 64),
+    ("1M, full batch, default width", 1_000_000, 0, 1, 256),
 ]
 HUB_SHARES = (0.08, 0.12, 0.15)
 
@@ -292,9 +293,9 @@ def main_hetero() -> int:
 def _write_hetero(results: dict[str, dict], load_before: tuple) -> None:
     load_after = os.getloadavg()
     lines = [
-        "GAT link-prediction pretraining on every relation (`mdr-graph pretrain --hidden 64`: HeteroConv of "
-        "GATConv, 4 heads, 2 layers, one decoder per relation; hidden 64 rather than the default 256 because the "
-        "shared machine was too loaded to finish the default size in time) on synthetic graphs with all four node "
+        "GAT link-prediction pretraining on every relation (`mdr-graph pretrain --hidden H`: HeteroConv of "
+        "GATConv, 4 heads, 2 layers, one decoder per relation; width H as listed, the default is 256) on synthetic "
+        "graphs with all four node "
         "types: songs Zipf(1) over one song per ~300 videos; creators Zipf(1.1) over one creator per 10 videos; "
         "hashtags Zipf(1) over one tag per 20 videos, 0-4 per video, plus three hub tags on 8%, 12% and 15% of "
         "the videos, kept (no hub rule applied). Full batch: one step per epoch on the whole graph. Edge batches "
@@ -305,18 +306,19 @@ def _write_hetero(results: dict[str, dict], load_before: tuple) -> None:
         "epoch, so it includes the first epoch's one-time costs. AUCs after 1-2 epochs are a smoke check, not a "
         "quality result.",
         "",
-        "| case | links (uses / posted_by / tagged) | s/epoch (wall) | of which training | peak RSS (GB) | notes |",
-        "|---|---|---|---|---|---|",
+        "| case | hidden | links (uses / posted_by / tagged) | s/epoch (wall) | of which training | peak RSS (GB) | notes |",
+        "|---|---|---|---|---|---|---|",
     ]
+    hidden = {c[0]: c[4] for c in HETERO_CASES}
     for name, r in results.items():
         if "error" in r:
-            lines.append(f"| {name} | - | - | - | - | {r['error']} |")
+            lines.append(f"| {name} | {hidden[name]} | - | - | - | - | {r['error']} |")
             continue
         nl = r["num_links"]
         r["batches"] = r["batches"] or "all"
         aucs = "; ".join(f"{k} {v['test_auc']:.3f} vs degree {v['degree_baseline_auc']:.3f}"
                          for k, v in r["relations"].items())
-        lines.append(f"| {name} | {nl['uses']:,} / {nl['posted_by']:,} / {nl['tagged']:,} | {r['epoch_s']:.0f} | "
+        lines.append(f"| {name} | {hidden[name]} | {nl['uses']:,} / {nl['posted_by']:,} / {nl['tagged']:,} | {r['epoch_s']:.0f} | "
                      f"{r['train_s']:.0f} | {r['peak_rss_mb'] / 1024:.2f} | {r['batches']} links per step; "
                      f"test AUC {aucs}; graph alone {r['rss_after_graph_mb'] / 1024:.2f} GB |")
     lines += ["", "With pyg-lib (or torch-sparse) installed, PyG's `LinkNeighborLoader` would instead sample a fixed "

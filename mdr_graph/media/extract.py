@@ -134,16 +134,18 @@ _AUDIO = _AudioCache()
 
 
 def _extract(path: str | Path, cfg: ExtractConfig, whisper_model=None, duration_hint_s: float | None = None,
-             threads: int | None = None) -> tuple[dict[str, Any], str]:
+             threads: int | None = None, timings: dict[str, float] | None = None) -> tuple[dict[str, Any], str]:
     import torch
 
     from mdr_graph.media.audio_features import fixed_length
 
+    t0 = time.perf_counter()
     need_s = max(cfg.audio_seconds, 30.0 if whisper_model is not None else 0.0)
     dec = decode_video(path, frames=cfg.frames, size=cfg.size, fit=cfg.fit, position=cfg.position,
                        segments=cfg.segments, strategy=cfg.strategy, sample_rate=cfg.sample_rate,
                        audio_seconds=need_s, threads=cfg.decode_threads if threads is None else threads,
                        duration_hint_s=duration_hint_s)
+    t1 = time.perf_counter()
     clip = fixed_length(dec.audio, int(round(cfg.audio_seconds * cfg.sample_rate)))
     out: dict[str, Any] = {"frames": torch.from_numpy(dec.frames),
                            "frame_times": torch.from_numpy(dec.frame_times)}
@@ -156,11 +158,14 @@ def _extract(path: str | Path, cfg: ExtractConfig, whisper_model=None, duration_
     out["has_audio"] = bool(dec.has_audio)
     out["n_frames_sampled"] = int(dec.n_distinct)
     out["duration_s"] = float(dec.duration_s)
+    if timings is not None:
+        timings["decode"] = timings.get("decode", 0.0) + t1 - t0
+        timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t1
     return out, dec.strategy
 
 
 def extract_video(path: str | Path, cfg: ExtractConfig, whisper_model=None, *,
-                  duration_hint_s: float | None = None) -> dict[str, Any]:
+                  duration_hint_s: float | None = None, timings: dict[str, float] | None = None) -> dict[str, Any]:
     """All features of one video file.
 
     Returns ``frames`` uint8 ``[F, 3, S, S]``, ``frame_times`` float64 ``[F]`` (seconds),
@@ -169,8 +174,10 @@ def extract_video(path: str | Path, cfg: ExtractConfig, whisper_model=None, *,
     (when a Whisper model is given), ``has_audio``, ``n_frames_sampled`` (distinct
     decoded frames behind the F images) and ``duration_s``.
     Raises :class:`~mdr_graph.media.decode.DecodeError` for a file that cannot be decoded.
+    ``timings``, when given, gains the wall seconds spent in ``decode`` (frames and sound)
+    and ``features`` (MFCC, filter banks, Whisper).
     """
-    return _extract(path, cfg, whisper_model, duration_hint_s)[0]
+    return _extract(path, cfg, whisper_model, duration_hint_s, timings=timings)[0]
 
 
 # ---------------------------------------------------------------------------- corpus

@@ -50,6 +50,7 @@ class BuildGraphConfig:
     media_root: str | None = None
     scrape_time: str | None = None                          # ISO text or epoch seconds
     export: list[str] = field(default_factory=list)         # graphml and/or gexf
+    target_column: str | None = None                        # a given target instead of computing p
 
 
 def arrow_schema(columns: dict[str, str]):
@@ -116,20 +117,24 @@ def summarize(ing: Ingested, songs: pd.DataFrame, cfg: BuildGraphConfig, elapsed
     deg = songs["degree"].to_numpy() if len(songs) else np.zeros(0, np.int64)
     formats = ing.formats
     ct = videos["create_time"]
+    without_song = int(videos["song_id"].isna().sum())
     return {
         "input_records": ing.input_records,
         "videos": len(videos),
         "songs": len(songs),
-        "edges": len(videos),
+        "edges": len(videos) - without_song,
+        "videos_without_song": without_song,
+        "song_identity": ing.song_identity,
+        "target": ing.target,
         "rejected": ing.rejects.total,
         "rejects_by_reason": dict(sorted(ing.rejects.by_reason.items())),
         "format": formats[0] if len(formats) == 1 else ("mixed" if formats else "none"),
         "files": ing.files,
         "song_degree": degree_stats(deg),
         "song_degree_histogram": log_histogram(deg),
-        "video_degree": degree_stats(np.ones(len(videos), np.int64)),
-        "components": int((deg > 0).sum()),
-        "largest_component": int(deg.max()) + 1 if len(deg) else 0,
+        "video_degree": degree_stats((videos["song_id"].notna()).to_numpy().astype(np.int64)),
+        "components": int((deg > 0).sum()) + without_song,
+        "largest_component": int(deg.max()) + 1 if len(deg) else int(without_song > 0),
         "create_time_range": [ct.min().isoformat(), ct.max().isoformat()] if len(videos) else None,
         "scrape_time_sources": ing.scrape_time_sources,
         "scrape_time_fallback": ing.scrape_time_fallback,
@@ -148,11 +153,12 @@ def summarize(ing: Ingested, songs: pd.DataFrame, cfg: BuildGraphConfig, elapsed
 def build_graph(inputs: list[str | os.PathLike] | str | os.PathLike, out: str | os.PathLike, fmt: str = "auto",
                 columns: dict[str, str] | None = None, media_root: str | os.PathLike | None = None,
                 scrape_time: Any = None, export: list[str] | tuple[str, ...] = (), show_progress: bool = False,
-                echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+                echo: Callable[[str], None] | None = None, target_column: str | None = None) -> dict[str, Any]:
     """Ingest ``inputs`` and write a complete graph directory ``out``; return its summary.
 
     See :func:`mdr_graph.graph_build.ingest.ingest_files` for the arguments it shares.
     ``export`` adds ``graph.graphml`` / ``graph.gexf`` for Gephi and other tools.
+    ``target_column`` stores a given target in ``popularity_raw`` instead of computing it.
     """
     t0 = time.perf_counter()
     from mdr_graph.config import save_toml
@@ -172,13 +178,14 @@ def build_graph(inputs: list[str | os.PathLike] | str | os.PathLike, out: str | 
     cfg = BuildGraphConfig(inputs=[os.path.abspath(p) for p in inputs], out=str(out), format=fmt,
                            columns=dict(columns or {}),
                            media_root=os.path.abspath(media_root) if media_root is not None else None,
-                           scrape_time=str(scrape_time) if scrape_time is not None else None, export=list(export))
+                           scrape_time=str(scrape_time) if scrape_time is not None else None, export=list(export),
+                           target_column=target_column)
     staging = _staging_dir(out)
     try:
         with open(staging / REJECTS_FILE, "w", encoding="utf-8") as rej:
             ing = ingest_files(inputs, fmt=fmt, columns=columns, media_root=media_root, scrape_time=scrape_time,
                                rejects=Rejects(keep=False, stream=rej), show_progress=show_progress, echo=echo,
-                               exclude=[out])
+                               exclude=[out], target_column=target_column)
         videos = ing.videos
         songs = songs_table(videos)
         write_table(staging / "videos.parquet", videos, VIDEO_COLUMNS)

@@ -8,7 +8,7 @@ Writes to GRAPHDIR: videos.parquet (one row per accepted video), songs.parquet (
 per song, with its degree), graph.pt (the PyG HeteroData), rejects.jsonl (one line per
 rejected record: source, position, reason, detail), config.toml and summary.json.
 Every input record is either a video or a reject: videos + rejected == input_records.
-Reject reasons: missing_video_id, missing_song_id, missing_counts, bad_count,
+Reject reasons: missing_video_id, missing_counts, bad_count,
 negative_count, bad_timestamp, created_after_scrape, duplicate_exact (a later identical
 copy of a kept video), duplicate_conflicting (a later copy that differs),
 path_escapes_root, not_a_record, not_a_video, bad_json (a JSON-lines line),
@@ -46,6 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scrape-time", default=None, metavar="ISO",
                    help="when the scrape was taken, for records that do not say (default: the latest create "
                         "time in the input); ISO 8601 or epoch seconds")
+    p.add_argument("--target-column", default=None, metavar="NAME",
+                   help="take the target from this field (a CSV column, a record key; smp-video: a field of "
+                        "popularity_S.jsonl, default popularity) instead of computing it from the counts; "
+                        "it is stored as popularity_raw and summary.json says which target was used")
     p.add_argument("--export", action="append", default=None, choices=("graphml", "gexf"),
                    help="also write graph.graphml / graph.gexf through networkx (repeatable)")
     p.add_argument("--config", default=None,
@@ -75,6 +79,7 @@ def _print_summary(s: dict, out: str) -> None:
         f"  videos        {s['videos']:>12,}",
         f"  songs         {s['songs']:>12,}",
         f"  edges         {s['edges']:>12,}",
+        f"  no song       {s['videos_without_song']:>12,}",
         f"  rejected      {s['rejected']:>12,}" + (f"  (see {out}/rejects.jsonl)" if s["rejected"] else ""),
     ]
     for code, n in s["rejects_by_reason"].items():
@@ -83,6 +88,8 @@ def _print_summary(s: dict, out: str) -> None:
     if s["songs"]:
         lines.append(f"  song degree: max {d['max']:,}, mean {d['mean']:.2f}, median {d['median']:g}; "
                      f"{d['ones']:,} songs have one video")
+    t = s["target"]
+    lines.append(f"  target: {'given, ' + t['column'] if t.get('kind') == 'given' else 'computed, ' + t['formula']}")
     src = s["scrape_time_sources"]
     if src.get("latest_create_time"):
         lines.append(f"  scrape time: none in the input, so the latest create time {s['scrape_time_fallback']} "
@@ -100,6 +107,7 @@ def main(args: argparse.Namespace) -> int:
     cfg = _config(args)
     summary = build_graph(cfg.inputs, cfg.out, fmt=cfg.format, columns=cfg.columns, media_root=cfg.media_root,
                           scrape_time=cfg.scrape_time, export=cfg.export, show_progress=True,
+                          target_column=cfg.target_column,
                           echo=lambda m: print(m, file=sys.stderr))
     _print_summary(summary, cfg.out)
     if summary["videos"] == 0:

@@ -50,7 +50,8 @@ def to_networkx(videos: pd.DataFrame, songs: pd.DataFrame) -> nx.Graph:
         attrs = {"type": "video", "bipartite": 0, "label": str(row[0])}
         attrs.update({c: x for c, x in zip(v_cols, map(_plain, row[2:])) if x is not None})
         g.add_node(f"video:{row[0]}", **attrs)
-        g.add_edge(f"video:{row[0]}", f"song:{row[1]}")
+        if not pd.isna(row[1]):  # a video without a song has no song edge
+            g.add_edge(f"video:{row[0]}", f"song:{row[1]}")
     return g
 
 

@@ -25,15 +25,23 @@ yt-dlp (``*.info.json``, a directory of them, ``yt-dlp -j`` JSON lines, or a pla
     view_count, like_count, repost_count, comment_count, save_count,
     uploader_id|channel_id, channel_follower_count, epoch (the scrape time),
     filepath|_filename|requested_downloads[0].filepath, tags, and the song from
-    music_id|track_id, else an id derived from track + artist(s) (``ytdlp-<sha1>``).
+    music_id|track_id, else (in the ingest, by the song identity rule) an id derived from
+    track + artist(s).
 csv (header row; ``--columns canonical=source`` maps names, unmapped canonical names
-    are looked up as they are) — any of ``RAW_FIELDS``.
+    are looked up as they are) — any of ``RAW_FIELDS``; without a hashtag column, the
+    ``#tags`` of the caption.
+smp-video (``posts_S.jsonl`` with ``videos_S``, ``users_S``, ``popularity_S.jsonl`` beside it,
+    or their directory; see :mod:`.smp`) — pid, uid, post_content (hashtags), post_time,
+    video_path; video_duration and music_title by pid; the account's counts by uid; the
+    given ``popularity`` (the target) by pid.
+Creator counts (tiktok-scraper authorMeta.following|video|heart|digg, TikTok-Api
+    authorStats.followingCount|videoCount|heartCount|diggCount) fill author_following,
+    author_videos, author_hearts (likes received) and author_diggs (likes given).
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import itertools
 import os
@@ -43,8 +51,10 @@ from typing import Any, Callable, Iterable, Iterator
 
 from mdr_graph.errors import UserError
 from mdr_graph.graph_build.jsonstream import BadLine, JsonLayout, JsonSyntaxError, iter_json
+from mdr_graph.graph_build.parse import caption_hashtags
+from mdr_graph.graph_build.smp import SmpJoin, is_side_file
 
-FORMATS = ("tiktok-scraper", "tiktok-api", "yt-dlp", "csv")
+FORMATS = ("tiktok-scraper", "tiktok-api", "yt-dlp", "csv", "smp-video")
 INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv")
 
 # The fields a reader fills; the ingest turns them into the VIDEO_COLUMNS table.
@@ -52,8 +62,15 @@ RAW_FIELDS = (
     "video_id", "song_id", "song_title", "song_author", "song_original", "song_uses",
     "author_id", "author_followers", "caption", "hashtags", "duration_s",
     "create_time", "scrape_time", "plays", "likes", "shares", "comments", "saves", "video_path",
+    # the creator's account as scraped (creator node features); appended so older CSV maps still read
+    "author_following", "author_videos", "author_hearts", "author_diggs",
 )
-REQUIRED_CSV_FIELDS = ("video_id", "song_id", "create_time")
+# Creator fields, each with the scraper keys that hold it (first present wins).
+_SCRAPER_AUTHOR = {"author_following": ("following", "followingCount"), "author_videos": ("video", "videoCount"),
+                   "author_hearts": ("heart", "heartCount"), "author_diggs": ("digg", "diggCount")}
+_API_AUTHOR = {"author_following": ("followingCount",), "author_videos": ("videoCount",),
+               "author_hearts": ("heartCount", "heart"), "author_diggs": ("diggCount",)}
+REQUIRED_CSV_FIELDS = ("video_id", "create_time")  # no song column: videos without a song
 
 
 class NotARecord:
@@ -125,6 +142,7 @@ def from_tiktok_scraper(r: dict, envelope: dict) -> dict:
         "comments": get("commentCount"),
         "saves": get("collectCount"),
         "video_path": get("video_path") or get("videoPath"),
+        **{name: _first(a, *keys) for name, keys in _SCRAPER_AUTHOR.items()},
     }
 
 
@@ -168,13 +186,8 @@ def from_tiktok_api(r: dict, envelope: dict) -> dict:
         "comments": stat("commentCount"),
         "saves": stat("collectCount"),
         "video_path": _first(r, "video_path", "videoPath"),
+        **{name: _first(_dict(r.get("authorStats")), *keys) for name, keys in _API_AUTHOR.items()},
     }
-
-
-def ytdlp_song_id(track: str, artist: str | None) -> str:
-    """A stable song id for yt-dlp records, which name the track but carry no id."""
-    norm = " ".join(track.split()).casefold() + "\x1f" + " ".join((artist or "").split()).casefold()
-    return "ytdlp-" + hashlib.sha1(norm.encode("utf-8")).hexdigest()[:16]
 
 
 def from_ytdlp(r: dict, envelope: dict) -> dict | NotAVideo:
@@ -184,9 +197,7 @@ def from_ytdlp(r: dict, envelope: dict) -> dict | NotAVideo:
     artist = r.get("artist") or (", ".join(a for a in artists if isinstance(a, str)) if isinstance(artists, list)
                                  else None)
     track = r.get("track")
-    song_id = _first(r, "music_id", "track_id")
-    if song_id is None and isinstance(track, str) and track.strip():
-        song_id = ytdlp_song_id(track, artist if isinstance(artist, str) else None)
+    song_id = _first(r, "music_id", "track_id")  # else the ingest derives one from track + artist
     downloads = r.get("requested_downloads")
     dl_path = _dict(downloads[0]).get("filepath") if isinstance(downloads, list) and downloads else None
     return {
@@ -209,6 +220,7 @@ def from_ytdlp(r: dict, envelope: dict) -> dict | NotAVideo:
         "comments": r.get("comment_count"),
         "saves": r.get("save_count"),
         "video_path": _first(r, "filepath", "_filename") or dl_path,
+        "author_following": None, "author_videos": None, "author_hearts": None, "author_diggs": None,
     }
 
 
@@ -223,6 +235,8 @@ JSON_MAPPERS: dict[str, Callable[[dict, dict], Any]] = {
 
 def detect_json_record(rec: dict, path: Path, layout: JsonLayout) -> tuple[str | None, str]:
     """Guess the format from one record (and the file's layout); returns (format, why)."""
+    if "pid" in rec and "uid" in rec and ("post_content" in rec or "post_time" in rec):
+        return "smp-video", "records are SMP-Video posts (pid, uid, post_content)"
     if "musicMeta" in rec:
         return "tiktok-scraper", "records have musicMeta"
     if "itemStruct" in rec or "itemInfo" in rec:
@@ -281,7 +295,7 @@ def check_column_map(mapping: dict[str, str]) -> None:
 
 
 def _iter_csv(path: Path, mapping: dict[str, str], on_bytes: Callable[[int], None] | None,
-              require_counts: bool) -> Iterator[tuple[int, int, Any]]:
+              require_counts: bool, target_column: str | None = None) -> Iterator[tuple[int, int, Any]]:
     """Yield (position, line, raw canonical dict | MalformedRow) for each data row."""
     raw = open(path, "rb")
     try:
@@ -312,12 +326,20 @@ def _iter_csv(path: Path, mapping: dict[str, str], on_bytes: Callable[[int], Non
             elif name in mapping:
                 raise UserError(f"{path}: --columns maps {name} to {src!r}, which is not a column; "
                                 f"the columns are: {', '.join(header)}")
-        needed = REQUIRED_CSV_FIELDS + (("plays", "shares", "comments") if require_counts else ())
+        needed = REQUIRED_CSV_FIELDS + (("plays", "shares", "comments") if require_counts and not target_column
+                                        else ())
         missing = [n for n in needed if n not in cols]
         if missing:
             raise UserError(f"{path}: no column for {', '.join(missing)}; map them with --columns "
                             f"(e.g. --columns {missing[0]}=COLUMN); the columns are: {', '.join(header)}")
+        if target_column:
+            if target_column not in index:
+                raise UserError(f"{path}: --target-column {target_column!r} is not a column; "
+                                f"the columns are: {', '.join(header)}")
+            cols["target"] = index[target_column]
         items = list(cols.items())
+        # No hashtag column: the #tags in the caption (TikTok turns them into its hashtags).
+        tags_from_caption = "hashtags" not in cols and "caption" in cols
         width = len(header)
         last_bytes = 0
         for pos, row in enumerate(reader, 1):
@@ -327,9 +349,12 @@ def _iter_csv(path: Path, mapping: dict[str, str], on_bytes: Callable[[int], Non
                 yield pos, reader.line_num, MalformedRow(f"{len(row)} fields, the header has {width}")
                 continue
             rec = dict.fromkeys(RAW_FIELDS)
+            rec["target"] = None
             for name, i in items:
                 v = row[i]
                 rec[name] = v if v.strip() else None
+            if tags_from_caption:
+                rec["hashtags"] = caption_hashtags(rec["caption"])
             yield pos, reader.line_num, rec
             if on_bytes and not pos % 20000:
                 now = raw.tell()
@@ -371,19 +396,23 @@ class RecordSource:
     detected: str                     # how the format was chosen, for the user
     layout: JsonLayout = field(default_factory=JsonLayout)
     _items: Iterator[tuple[int, int | None, Any]] = field(default=iter(()), repr=False)
+    join: Any = None                  # smp-video: the side tables (SmpJoin), for the unjoined-row report
 
     def __iter__(self) -> Iterator[tuple[int, int | None, Any]]:
         return self._items
 
 
 def read_records(path: str | os.PathLike, fmt: str = "auto", columns: dict[str, str] | None = None,
-                 on_bytes: Callable[[int], None] | None = None, require_counts: bool = True) -> RecordSource:
+                 on_bytes: Callable[[int], None] | None = None, require_counts: bool = True,
+                 target_column: str | None = None) -> RecordSource:
     """Open one metadata file and return its records as raw canonical dicts.
 
     ``fmt`` is one of ``FORMATS`` or ``"auto"`` (detected from the first records; the
     result says what was detected and why). ``columns`` maps canonical names to CSV
-    column names. Raises ``UserError`` naming the file when it is not valid JSON/CSV
-    or its format cannot be detected.
+    column names. ``target_column``: a field holding a given target, passed on as the raw
+    dict's ``target`` (a CSV column, a record's key; for smp-video the popularity file's
+    field, ``popularity`` by default). Raises ``UserError`` naming the file when it is
+    not valid JSON/CSV or its format cannot be detected.
     """
     path = Path(path)
     if fmt not in FORMATS and fmt != "auto":
@@ -391,7 +420,7 @@ def read_records(path: str | os.PathLike, fmt: str = "auto", columns: dict[str, 
     if fmt == "csv" and _head(path)[:1] in ("[", "{"):
         raise UserError(f"{path}: --format csv, but the file is JSON; use --format auto or a JSON format")
     if fmt == "csv" or (fmt == "auto" and sniff_is_csv(path)):
-        items = _iter_csv(path, columns or {}, on_bytes, require_counts)
+        items = _iter_csv(path, columns or {}, on_bytes, require_counts, target_column)
         first = list(itertools.islice(items, 1))  # read the header now, so errors surface at open
         return RecordSource(path, "csv", "csv" if fmt == "csv" else f"csv (suffix {path.suffix or 'none'})",
                             _items=itertools.chain(first, items))
@@ -411,11 +440,34 @@ def read_records(path: str | os.PathLike, fmt: str = "auto", columns: dict[str, 
             else:
                 raise UserError(f"{path}: cannot tell the scrape format ({why}); "
                                 f"pass --format {'|'.join(FORMATS)}")
-    mapper = JSON_MAPPERS.get(chosen)
-    if mapper is None:
-        raise UserError(f"{path}: --format {chosen} does not read JSON; this file is JSON")
+    join = None
+    if chosen == "smp-video":
+        join = SmpJoin(path, target_column)
+        mapper = join.mapper()
+    else:
+        mapper = JSON_MAPPERS.get(chosen)
+        if mapper is None:
+            raise UserError(f"{path}: --format {chosen} does not read JSON; this file is JSON")
+        if target_column:
+            mapper = _with_target(mapper, target_column)
     items = _map_json(itertools.chain(head, values), mapper, layout)
-    return RecordSource(path, chosen, why, layout, _items=items)
+    return RecordSource(path, chosen, why, layout, _items=items, join=join)
+
+
+def _with_target(mapper: Callable[[dict, dict], Any], column: str) -> Callable[[dict, dict], Any]:
+    """Add the record's ``column`` (a dotted path such as ``stats.score``) as the raw ``target``."""
+    keys = column.split(".")
+
+    def mapped(r: dict, envelope: dict) -> Any:
+        out = mapper(r, envelope)
+        if isinstance(out, dict):
+            v: Any = r
+            for k in keys:
+                v = v.get(k) if isinstance(v, dict) else None
+            out["target"] = v
+        return out
+
+    return mapped
 
 
 def _guard_json(path: Path, values: Iterable[Any]) -> Iterator[Any]:
@@ -464,6 +516,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike], exclude: Iterable[str | o
                 raise UserError(f"{p}: no metadata files ({', '.join(INPUT_SUFFIXES)}) in this directory")
         else:
             found = [p]
+        found = [q for q in found if not (p.is_dir() and is_side_file(q))]  # joined in by their posts file
         for q in found:
             key = os.path.realpath(q)
             if key not in seen:

@@ -37,8 +37,11 @@ torch.serialization.add_safe_globals([BaseStorage, NodeStorage, EdgeStorage, Glo
 
 
 def songs_table(videos: pd.DataFrame) -> pd.DataFrame:
-    """One row per song in first-seen order, with its degree (number of videos) in ``videos``."""
-    first = videos.drop_duplicates("song_id", keep="first")
+    """One row per song in first-seen order, with its degree (number of videos) in ``videos``.
+
+    Videos without a song (null ``song_id``) make no song row.
+    """
+    first = videos[videos["song_id"].notna()].drop_duplicates("song_id", keep="first")
     cols = [c for c in ("song_id", "song_title", "song_author", "song_original", "song_uses") if c in videos]
     songs = first[cols].reset_index(drop=True)
     deg = videos.groupby("song_id", sort=False).size()
@@ -49,11 +52,14 @@ def songs_table(videos: pd.DataFrame) -> pd.DataFrame:
 def build_hetero(videos: pd.DataFrame, songs: pd.DataFrame) -> HeteroData:
     """Build the bipartite graph; features come only from pre-publication fields."""
     song_index = pd.Index(songs["song_id"])
+    has_song = videos["song_id"].notna().to_numpy()
     dst = song_index.get_indexer(videos["song_id"])
-    if (dst < 0).any():
-        missing = videos.loc[dst < 0, "song_id"].iloc[0]
+    if (dst[has_song] < 0).any():
+        missing = videos.loc[has_song & (dst < 0), "song_id"].iloc[0]
         raise ValueError(f"video references song {missing!r} that is not in the songs table")
-    src = np.arange(len(videos), dtype=np.int64)
+    # A video without a song has no song edge (it is still a node, with its own features).
+    src = np.flatnonzero(has_song).astype(np.int64)
+    dst = dst[has_song]
     data = HeteroData()
     data["video"].x = torch.from_numpy(video_features(videos))
     data["video"].video_id = videos["video_id"].astype(str).tolist()

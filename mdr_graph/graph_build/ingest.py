@@ -19,6 +19,7 @@ ingest runs close to JSON-parsing speed and holds only the fields it keeps.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from array import array
@@ -37,12 +38,13 @@ from mdr_graph.graph_build.jsonstream import BadLine
 from mdr_graph.graph_build.media_paths import PathEscapesRoot, media_root_for
 from mdr_graph.graph_build.parse import (parse_bool, parse_count, parse_duration, parse_hashtags, parse_id,
                                          parse_text, parse_timestamp)
-from mdr_graph.graph_build.schema import VIDEO_COLUMNS
+from mdr_graph.graph_build.schema import AUTHOR_COUNTS, VIDEO_COLUMNS
+from mdr_graph.graph_build.smp import DEFAULT_TARGET as SMP_DEFAULT_TARGET
+from mdr_graph.graph_build.song_identity import song_identity
 
 # Stable reject codes (they appear in rejects.jsonl and summary.json) and what they mean.
 REJECT_REASONS: dict[str, str] = {
     "missing_video_id": "the record has no video id",
-    "missing_song_id": "the record names no song (no music id, or for yt-dlp no track)",
     "missing_counts": "plays, shares or comments is absent (the popularity target needs all three)",
     "bad_count": "an engagement count is present but is not a number",
     "negative_count": "a count (engagement, followers or song uses) is negative",
@@ -55,9 +57,27 @@ REJECT_REASONS: dict[str, str] = {
     "not_a_video": "a record that describes something else (a yt-dlp playlist or channel)",
     "bad_json": "a JSON-lines line that is not valid JSON",
     "malformed_row": "a CSV row with a different number of fields than the header",
+    "missing_target": "a given target (--target-column, or smp-video's popularity) is absent",
+    "bad_target": "a given target is not a finite number",
 }
 
 TARGET_COUNTS = ("plays", "shares", "comments")
+TARGET_FORMULA = "log((plays + shares + comments + 1) / age_days), age floored at 1 day"
+
+
+def _target(value: Any, column: str) -> float:
+    """A given target value (``--target-column``): a finite number, else a reject."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise _Reject("missing_target", f"no {column}")
+    if isinstance(value, bool):
+        raise _Reject("bad_target", f"{column}: {value!r} is not a number")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise _Reject("bad_target", f"{column}: {value!r} is not a number") from None
+    if not math.isfinite(x):
+        raise _Reject("bad_target", f"{column}: {value!r} is not finite")
+    return x
 # Compared between copies of one video id; scrape time and file location may differ.
 _COMPARED = tuple(c for c in VIDEO_COLUMNS if c not in ("scrape_time", "video_path", "popularity_raw"))
 _STORED = tuple(c for c in VIDEO_COLUMNS if c != "popularity_raw")
@@ -107,6 +127,8 @@ class Ingested:
     scrape_time_fallback: str | None        # the latest create_time used as scrape time, if any
     unreadable_values: dict[str, int]       # optional field -> values that could not be read (set null)
     media_files: dict[str, int] = field(default_factory=dict)   # found / missing
+    song_identity: dict[str, int] = field(default_factory=dict)  # music_id|own_sound|title|none -> videos
+    target: dict[str, Any] = field(default_factory=dict)         # which target popularity_raw holds
 
     @property
     def formats(self) -> list[str]:
@@ -152,6 +174,17 @@ def _optional(raw: dict, name: str, parser: Callable[[Any], Any], unreadable: Co
         return None
 
 
+def _account_count(raw: dict, name: str, unreadable: Counter) -> int | None:
+    """An optional account count (creator features): unreadable or negative -> null, counted."""
+    v = raw.get(name)
+    if type(v) is not int:
+        v = _optional(raw, name, parse_count, unreadable) if v is not None else None
+    if v is not None and v < 0:
+        unreadable[name] += 1
+        return None
+    return v
+
+
 def _interned(v: Any, cache: dict) -> Any:
     return v if v is None else cache.setdefault(v, v)
 
@@ -164,10 +197,6 @@ def _typed(raw: dict, cache: dict, unreadable: Counter, require_counts: bool) ->
     vid = parse_id(raw["video_id"])
     if vid is None:
         raise _Reject("missing_video_id", "no video id")
-    sid = parse_id(raw["song_id"])
-    if sid is None:
-        raise _Reject("missing_song_id", "no song id" + (" (and no track name to derive one)"
-                                                         if raw["song_title"] is None else ""))
     plays, likes, shares = _count(raw, "plays"), _count(raw, "likes"), _count(raw, "shares")
     comments, saves = _count(raw, "comments"), _count(raw, "saves")
     if require_counts and (plays is None or shares is None or comments is None):
@@ -201,6 +230,11 @@ def _typed(raw: dict, cache: dict, unreadable: Counter, require_counts: bool) ->
     if orig is not True and orig is not False:
         orig = _optional(raw, "song_original", parse_bool, unreadable)
     aid = parse_id(raw["author_id"])
+    title, artist = parse_text(raw["song_title"]), parse_text(raw["song_author"])
+    # The music id, else an id derived from the title (see song_identity); None: no song edge.
+    sid, how = song_identity(parse_id(raw["song_id"]), title, artist, aid)
+    if how == "own_sound" and orig is None:
+        orig = True  # a generic title is the creator's own upload
     tags = raw["hashtags"]
     try:
         tags = parse_hashtags(tags)
@@ -211,14 +245,14 @@ def _typed(raw: dict, cache: dict, unreadable: Counter, require_counts: bool) ->
         tags = [cache.setdefault(t, t) for t in tags]
     v = raw["caption"]
     return {
-        "video_id": vid, "song_id": cache.setdefault(sid, sid),
-        "song_title": _interned(parse_text(raw["song_title"]), cache),
-        "song_author": _interned(parse_text(raw["song_author"]), cache),
+        "video_id": vid, "song_id": _interned(sid, cache), "song_identity": how,
+        "song_title": _interned(title, cache), "song_author": _interned(artist, cache),
         "song_original": orig, "song_uses": uses,
         "author_id": _interned(aid, cache), "author_followers": followers,
         "caption": v if type(v) is str else parse_text(v), "hashtags": tags, "duration_s": dur,
         "create_time": ct, "scrape_time": st,
         "plays": plays, "likes": likes, "shares": shares, "comments": comments, "saves": saves,
+        **{name: _account_count(raw, name, unreadable) for name in AUTHOR_COUNTS},
     }
 
 
@@ -229,7 +263,8 @@ def _ns_text(ns: int) -> str:
 def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns: dict[str, str] | None = None,
                  media_root: str | os.PathLike | None = None, scrape_time: Any = None,
                  require_counts: bool = True, rejects: Rejects | None = None, show_progress: bool = False,
-                 echo: Callable[[str], None] | None = None, exclude: Iterable[str | os.PathLike] = ()) -> Ingested:
+                 echo: Callable[[str], None] | None = None, exclude: Iterable[str | os.PathLike] = (),
+                 target_column: str | None = None) -> Ingested:
     """Read every input file, validate each record, and build the canonical table.
 
     ``inputs``: files or directories (searched for .json/.jsonl/.ndjson/.csv/.tsv).
@@ -237,7 +272,9 @@ def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns
     ``media_root``: where ``<video_id>.mp4`` files are. ``scrape_time``: when the
     scrape was taken (ISO text or epoch), for records that do not say.
     ``require_counts=False`` accepts records without engagement counts (new videos to
-    score); their ``popularity_raw`` is NaN.
+    score); their ``popularity_raw`` is NaN. ``target_column``: take the target from this
+    field instead of computing it from counts (smp-video files default to ``popularity``);
+    ``popularity_raw`` then holds it, and counts are not required.
     """
     from mdr_graph.runlog import progress
 
@@ -262,6 +299,9 @@ def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns
     cache: dict = {}
     unreadable: Counter[str] = Counter()
     st_sources: Counter[str] = Counter()
+    song_sources: Counter[str] = Counter()
+    targets: list[float | None] = []   # the given target of each accepted row (None: computed)
+    target_kinds: list[str | None] = []
     file_reports: list[dict] = []
     n_input = 0
     shared_resolver = None
@@ -271,7 +311,13 @@ def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns
     try:
         for file_index, path in enumerate(files):
             source = str(path)
-            src = read_records(path, fmt, columns, on_bytes=bar.update, require_counts=require_counts)
+            src = read_records(path, fmt, columns, on_bytes=bar.update, require_counts=require_counts,
+                               target_column=target_column)
+            given = target_column or (SMP_DEFAULT_TARGET if src.format == "smp-video" else None)
+            if target_kinds and given != target_kinds[-1]:
+                raise UserError(f"{source}: its target ({given or 'computed from counts'}) differs from the "
+                                f"earlier files' ({target_kinds[-1] or 'computed from counts'}); build them apart")
+            target_kinds.append(given)
             if echo and len(files) <= _ECHO_FILES:
                 with bar.external_write_mode(file=sys.stderr):
                     echo(f"{source}: {src.format} ({src.detected})")
@@ -286,7 +332,8 @@ def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns
                     rejects.add(source, position, getattr(raw, "line", line), None, code, detail)
                     continue
                 try:
-                    rec = _typed(raw, cache, unreadable, require_counts)
+                    rec = _typed(raw, cache, unreadable, require_counts and given is None)
+                    rec["target"] = _target(raw.get("target"), given) if given is not None else None
                     vid = rec["video_id"]
                     st = rec["scrape_time"]
                     if st is None and option_st is not None:
@@ -307,6 +354,8 @@ def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns
                 kept = first_seen.get(vid)
                 if kept is not None:
                     diff = table.differing(kept, rec)
+                    if given is not None and targets[kept] != rec["target"]:
+                        diff.append("target")
                     dup_of = {"source": str(files[table.row_source[kept]]), "position": table.row_position[kept]}
                     if diff:
                         rejects.add(source, position, line, vid, "duplicate_conflicting",
@@ -316,15 +365,19 @@ def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns
                                     "identical to the kept copy", duplicate_of=dup_of)
                     continue
                 first_seen[vid] = len(table)
+                targets.append(rec["target"])
                 table.row_source.append(file_index)
                 table.row_position.append(position)
                 for c, add in appenders:
                     add(rec[c])
                 st_sources[st_kind] += 1
+                song_sources[rec["song_identity"]] += 1
             n_input += n_file
             file_reports.append({"path": source, "format": src.format, "detected": src.detected,
                                  "records": n_file, "rejected": rejects.total - rejected_before,
                                  "videos": n_file - (rejects.total - rejected_before)})
+            if src.join is not None:  # smp-video: side-table rows no post matched, and absent side tables
+                file_reports[-1].update(unjoined_rows=src.join.unjoined(), missing_tables=src.join.missing)
     finally:
         bar.close()
     if echo and len(files) > _ECHO_FILES:
@@ -335,11 +388,17 @@ def ingest_files(inputs: Iterable[str | os.PathLike], fmt: str = "auto", columns
     if st_sources.get("latest_create_time"):
         fallback = max(cols["create_time"])
     videos = _frame(cols, fallback)
+    given = target_kinds[-1] if target_kinds else None
+    if given is not None:
+        videos["popularity_raw"] = np.asarray(targets, dtype=np.float64)
     found = int(videos["video_path"].notna().sum())
     return Ingested(videos=videos, rejects=rejects, input_records=n_input, files=file_reports,
                     scrape_time_sources=dict(st_sources), unreadable_values=dict(unreadable),
                     scrape_time_fallback=_ns_text(fallback) if fallback is not None else None,
-                    media_files={"found": found, "missing": len(videos) - found})
+                    media_files={"found": found, "missing": len(videos) - found},
+                    song_identity=dict(sorted(song_sources.items())),
+                    target={"kind": "given", "column": given} if given is not None else
+                    {"kind": "computed", "formula": TARGET_FORMULA})
 
 
 def _marker_reason(item: Any) -> tuple[str, str]:

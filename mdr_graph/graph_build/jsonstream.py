@@ -76,6 +76,7 @@ class _Window:
         self.eof = False
         self.line_base = 1          # line number of buf[0]
         self.on_bytes = on_bytes
+        self.bytes_read = 0         # already reported through on_bytes
 
     def close(self) -> None:
         self.f.close()
@@ -89,6 +90,7 @@ class _Window:
             self.buf = self.buf[self.pos:]
             self.pos = 0
         data = self.f.read(max(at_least, _CHUNK_BYTES))
+        self.bytes_read += len(data)
         if self.on_bytes:
             self.on_bytes(len(data))
         try:
@@ -172,10 +174,11 @@ def _looks_like_jsonl(path: str | os.PathLike) -> bool:
 
 
 def _iter_jsonl(path: str | os.PathLike, on_bytes: Callable[[int], None] | None,
-                layout: JsonLayout) -> Iterator[Any]:
+                layout: JsonLayout, reported: int = 0) -> Iterator[Any]:
+    """``reported``: bytes the format probe already passed to ``on_bytes`` (not counted twice)."""
     loads = json.loads
     with open(path, "rb") as f:
-        pending = 0
+        pending = -reported
         for lineno, raw in enumerate(f, 1):
             pending += len(raw)
             if on_bytes and pending > 1 << 20:
@@ -213,7 +216,7 @@ def iter_json(path: str | os.PathLike, layout: JsonLayout | None = None,
             if _looks_like_jsonl(path):
                 layout.kind = "jsonl"
                 w.close()
-                yield from _iter_jsonl(path, on_bytes, layout)
+                yield from _iter_jsonl(path, on_bytes, layout, reported=w.bytes_read)
                 return
             yield from _object(w, layout)
         elif first == "":

@@ -34,6 +34,8 @@ _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
 
 _TAG_RE = re.compile(r"[^\s,#\[\]'\"]+")
+# A "#tag" inside free text: TikTok ends a tag at whitespace, another '#' or punctuation.
+_CAPTION_TAG_RE = re.compile(r"#([^\s#,.!?;:()\[\]{}\"'@]+)")
 
 
 def is_null_text(s: str) -> bool:
@@ -267,6 +269,13 @@ def parse_hashtags(value: object) -> list[str] | None:
             if n and n not in out:  # tag lists are short: a list beats a set here
                 out.append(n)
     return out
+
+
+def caption_hashtags(caption: object) -> list[str] | None:
+    """The ``#tags`` written in a caption, for sources with no hashtag field (a CSV export)."""
+    if not isinstance(caption, str):
+        return None
+    return parse_hashtags(_CAPTION_TAG_RE.findall(caption))
 
 
 def parse_id(value: object) -> str | None:

@@ -26,8 +26,16 @@ VIDEO_COLUMNS: dict[str, str] = {
     "comments": "Int64",
     "saves": "Int64",
     "video_path": "string",        # absolute path of the media file, null when absent
-    "popularity_raw": "float64",   # log((plays + shares + comments + 1) / age_days), age floored at 1 day
+    "popularity_raw": "float64",   # log((plays + shares + comments + 1) / age_days), age floored at 1 day,
+                                   # or a given target (--target-column; summary.json "target" says which)
+    # The creator's account as scraped (appended, so earlier readers' column positions hold).
+    # Scrape-time values: they may include engagement gathered after the video was posted.
+    "author_following": "Int64",   # accounts the creator follows
+    "author_videos": "Int64",      # videos the account has posted
+    "author_hearts": "Int64",      # likes the account's videos have received (includes this video's likes)
+    "author_diggs": "Int64",       # likes the account has given
 }
+AUTHOR_COUNTS = ("author_following", "author_videos", "author_hearts", "author_diggs")
 
 # One row per song; ``degree`` is its number of videos in this data set.
 SONG_COLUMNS: dict[str, str] = {

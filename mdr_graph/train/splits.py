@@ -46,7 +46,9 @@ def make_splits(videos: pd.DataFrame, kind: str = "random", seed: int = 0,
         t = pd.to_datetime(videos["create_time"], utc=True).astype("int64").to_numpy()
         order = np.lexsort((ids, t))
     else:
-        songs = videos["song_id"].astype(str).to_numpy()
+        # A video without a song is its own group (not one shared "<NA>" song).
+        songs = videos["song_id"].astype(object).where(videos["song_id"].notna(),
+                                                       "\0" + videos["video_id"].astype(str)).astype(str).to_numpy()
         uniq = np.unique(songs)
         song_rank = dict(zip(rng.permutation(uniq), range(len(uniq))))
         key = np.array([song_rank[s] for s in songs])

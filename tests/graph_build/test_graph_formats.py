@@ -7,8 +7,7 @@ import json
 import pytest
 
 from mdr_graph.errors import UserError
-from mdr_graph.graph_build.formats import (NotAVideo, RAW_FIELDS, expand_inputs, parse_column_map, read_records,
-                                           ytdlp_song_id)
+from mdr_graph.graph_build.formats import NotAVideo, RAW_FIELDS, expand_inputs, parse_column_map, read_records
 
 
 def _items(src):
@@ -56,20 +55,15 @@ def test_ytdlp_single_file_directory_and_playlist(tmp_path, write_json, ytdlp_re
     first = _items(read_records(files[0]))
     assert len(first) == 1
     a = first[0]
-    assert a["song_id"] == ytdlp_song_id("Big Fun", "Evan Todd") and a["song_id"].startswith("ytdlp-")
+    # no music id: the reader passes track and artist on; the ingest derives the song id
+    assert a["song_id"] is None and (a["song_title"], a["song_author"]) == ("Big Fun", "Evan Todd")
     assert a["scrape_time"] == ytdlp_record()["epoch"] and a["shares"] == 5 and a["video_path"] == "111.mp4"
     assert a["caption"] == "Slap and Run! #fun"
-    assert _items(read_records(files[1]))[0]["song_id"] is None  # no track: the ingest rejects it
+    assert _items(read_records(files[1]))[0]["song_id"] is None  # no track: a video without a song
     playlist = write_json({"_type": "playlist", "id": "pl", "entries": [ytdlp_record("1"), ytdlp_record("2")]})
     assert [x["video_id"] for x in _items(read_records(playlist))] == ["1", "2"]
     meta = write_json({"_type": "playlist", "id": "pl", "title": "channel"}, name="pl.info.json")
     assert isinstance(_items(read_records(meta))[0], NotAVideo)
-
-
-def test_ytdlp_song_id_is_stable_and_normalised():
-    assert ytdlp_song_id("Big Fun", "Evan Todd") == ytdlp_song_id("  big  fun", "EVAN todd ")
-    assert ytdlp_song_id("Big Fun", "Evan Todd") != ytdlp_song_id("Big Fun", "Someone Else")
-    assert ytdlp_song_id("Big Fun", None) == ytdlp_song_id("Big Fun", "")
 
 
 def test_ytdlp_artists_list(write_json, ytdlp_record, DELETE):

@@ -28,7 +28,7 @@ def test_every_reject_reason_and_the_invariant(tmp_path, write_json, scraper_rec
         scraper_record("ok1"),
         scraper_record("ok2", diggCount="541.2K", playCount="1.4M", shareCount="1,234", commentCount="44"),
         scraper_record("", ),                                                   # missing_video_id
-        scraper_record("nosong", **{"musicMeta.musicId": ""}),                  # missing_song_id
+        scraper_record("nosong", **{"musicMeta.musicId": "", "musicMeta.musicName": DELETE}),  # kept, no song
         scraper_record("noplays", playCount=DELETE),                            # missing_counts
         scraper_record("garbage", shareCount="lots"),                           # bad_count
         scraper_record("neg", commentCount=-3),                                 # negative_count
@@ -43,11 +43,12 @@ def test_every_reject_reason_and_the_invariant(tmp_path, write_json, scraper_rec
     ]
     videos, rejects = ingest(write_json({"collector": records}), media_root=media,
                              scrape_time="2020-12-20T00:00:00Z")
-    assert list(videos["video_id"]) == ["ok1", "ok2"]
+    assert list(videos["video_id"]) == ["ok1", "ok2", "nosong"]
+    assert videos["song_id"].isna().tolist() == [False, False, True]
     assert len(videos) + len(rejects) == len(records)
     got = _reasons(rejects)
     assert got == {
-        "#3": "missing_video_id", "nosong": "missing_song_id", "noplays": "missing_counts", "garbage": "bad_count",
+        "#3": "missing_video_id", "noplays": "missing_counts", "garbage": "bad_count",
         "neg": "negative_count", "negfans": "negative_count", "badtime": "bad_timestamp", "notime": "bad_timestamp",
         "future": "created_after_scrape", "ok1": "duplicate_exact", "ok2": "duplicate_conflicting",
         "escape": "path_escapes_root", "#15": "not_a_record",
@@ -189,5 +190,5 @@ def test_bad_json_line_and_yt_dlp_without_track(write_json, api_record, ytdlp_re
     p.write_text(json.dumps(api_record("1")) + "\n\n" + json.dumps(api_record("1", desc="other")) + "\n")
     _, rejects = ingest(p)
     assert [(r["reason"], r["position"], r["line"]) for r in rejects] == [("duplicate_conflicting", 2, 3)]
-    _, rejects = ingest(write_json(ytdlp_record("9", track=None), name="9.info.json"))
-    assert rejects[0]["reason"] == "missing_song_id"
+    videos, rejects = ingest(write_json(ytdlp_record("9", track=None), name="9.info.json"))
+    assert rejects == [] and videos["song_id"].isna().all()  # kept, without a song

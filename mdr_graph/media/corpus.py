@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mdr_graph.errors import UserError
+from mdr_graph.media.decode import FILE_NOT_FOUND
 
 
 def stable_shard(video_id: str, n: int) -> int:
@@ -70,11 +71,19 @@ def _inside(real: str, root: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
+NO_FILE = "no media file"
+
+
+def is_missing_file(reason: str | None) -> bool:
+    """Whether an error reason says the video has no file (rather than a file that would not decode)."""
+    return bool(reason) and str(reason).startswith((NO_FILE, FILE_NOT_FOUND))
+
+
 def resolve_video_path(raw: Any, graph_dir: str | Path, media_root: str | None = None) -> tuple[str | None, str | None]:
     """(real path, None) or (None, reason). Relative paths resolve against the media root (or the
     graph directory) and may not leave it; with a media root, no path may leave it."""
     if raw is None or (isinstance(raw, float) and np.isnan(raw)) or pd.isna(raw) or not str(raw).strip():
-        return None, "no media file: video_path is empty in videos.parquet"
+        return None, f"{NO_FILE}: video_path is empty in videos.parquet"
     raw = str(raw).strip()
     base = os.path.realpath(media_root) if media_root else os.path.realpath(graph_dir)
     candidate = raw if os.path.isabs(raw) else os.path.join(base, raw)
@@ -82,5 +91,5 @@ def resolve_video_path(raw: Any, graph_dir: str | Path, media_root: str | None =
     if (media_root or not os.path.isabs(raw)) and not _inside(real, base):
         return None, f"video_path {raw!r} resolves to {real}, outside {base}; refusing to read it"
     if not os.path.isfile(real):
-        return None, f"file not found: {real}"
+        return None, f"{FILE_NOT_FOUND}: {real}"
     return real, None

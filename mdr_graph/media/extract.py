@@ -30,8 +30,8 @@ from mdr_graph.config import from_dict, load_toml, save_toml
 from mdr_graph.errors import UserError
 from mdr_graph.io import write_json, write_parquet, write_text
 from mdr_graph.media import store
-from mdr_graph.media.corpus import (load_videos, parse_shard, resolve_video_path, shard_from_env,  # noqa: F401
-                                    stable_shard)
+from mdr_graph.media.corpus import (is_missing_file, load_videos, parse_shard, resolve_video_path,  # noqa: F401
+                                    shard_from_env, stable_shard)
 from mdr_graph.media.decode import FITS, POSITIONS, STRATEGIES, DecodeError, decode_video
 
 SECTION = "extract"
@@ -374,7 +374,7 @@ def _run_locked(graph_dir: Path, out: Path, cfg: ExtractConfig, videos: pd.DataF
         tasks.append((vid, path, why, None if pd.isna(dur) else float(dur)))
     threads = cfg.decode_threads or (max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0)
 
-    counts = {"ok": 0, "errors": 0, "unexpected": 0}
+    counts = {"ok": 0, "errors": 0, "unexpected": 0, "no_file": 0}
     strategies: dict[str, int] = {}
     buffer: list[dict] = []
     buffered = 0
@@ -399,6 +399,7 @@ def _run_locked(graph_dir: Path, out: Path, cfg: ExtractConfig, videos: pd.DataF
             else:
                 counts["errors"] += 1
                 counts["unexpected"] += str(row["error"]).startswith("unexpected ")
+                counts["no_file"] += is_missing_file(row["error"])
             buffer.append(row)
             buffered += _row_bytes(row)
             bar.update(1)
@@ -421,7 +422,8 @@ def _run_locked(graph_dir: Path, out: Path, cfg: ExtractConfig, videos: pd.DataF
     write_parquet(out / f"index-{tag}.parquet", own[store.INDEX_COLUMNS].reset_index(drop=True))
     summary: dict[str, Any] = {
         "ok": counts["ok"], "errors": counts["errors"], "skipped": skipped, "total": len(mine),
-        "unexpected_errors": counts["unexpected"], "shard": f"{i}/{n}", "workers": workers,
+        "unexpected_errors": counts["unexpected"], "no_file": counts["no_file"], "shard": f"{i}/{n}",
+        "workers": workers,
         "seconds": round(elapsed, 3), "videos_per_s": round(len(tasks) / elapsed, 3) if elapsed > 0 else None,
         "strategies": strategies, "featdir": str(out),
     }

@@ -89,8 +89,11 @@ def real_specs(folder: Path) -> list[dict]:
         with av.open(str(path)) as c:
             vs = c.streams.video[0]
             seconds = float(vs.duration * vs.time_base) if vs.duration else c.duration / 1e6
+            a = c.streams.audio[0] if c.streams.audio else None
             specs.append({"name": path.name, "path": str(path), "seconds": seconds, "width": vs.width,
-                          "height": vs.height, "frames": int(vs.frames)})
+                          "height": vs.height, "frames": int(vs.frames), "codec": vs.codec_context.name,
+                          "fps": float(vs.average_rate or 0),
+                          "audio": f"{a.codec_context.name} {a.rate / 1000:g} kHz {a.channels} ch" if a else "none"})
     return specs
 
 
@@ -363,9 +366,11 @@ def real_report(results: dict[str, dict], specs: list[dict], folder: Path, frame
     secs = [s["seconds"] for s in specs]
     sizes = sorted({f"{s['width']}x{s['height']}" for s in specs})
     lines = [
-        f"{len(specs)} real TikTok videos ({folder.resolve()}): H.264 {', '.join(sizes)}, "
-        f"{min(secs):.0f}-{max(secs):.0f} s (mean {np.mean(secs):.1f} s, {sum(s['frames'] for s in specs)} frames "
-        f"in all), 24-30 fps (some variable), AAC 44.1 kHz stereo; {frames} frames per video at {size}x{size} "
+        f"{len(specs)} real videos ({folder.resolve()}): {', '.join(sorted({s['codec'] for s in specs}))} "
+        f"{', '.join(sizes)}, {min(secs):.0f}-{max(secs):.0f} s (mean {np.mean(secs):.1f} s, "
+        f"{sum(s['frames'] for s in specs)} frames in all), {min(s['fps'] for s in specs):.1f}-"
+        f"{max(s['fps'] for s in specs):.1f} fps on average, audio {', '.join(sorted({s['audio'] for s in specs}))}; "
+        f"{frames} frames per video at {size}x{size} "
         f"(centre crop), as in the synthetic case above and in the same way: each case in its own process over "
         f"every file, one after the other in one run. Load average during the run: {load}.",
         "",

@@ -371,8 +371,8 @@ def real_report(results: dict[str, dict], specs: list[dict], folder: Path, frame
         f"{sum(s['frames'] for s in specs)} frames in all), {min(s['fps'] for s in specs):.1f}-"
         f"{max(s['fps'] for s in specs):.1f} fps on average, audio {', '.join(sorted({s['audio'] for s in specs}))}; "
         f"{frames} frames per video at {size}x{size} "
-        f"(centre crop), as in the synthetic case above and in the same way: each case in its own process over "
-        f"every file, one after the other in one run. Load average during the run: {load}.",
+        f"(centre crop), measured as the synthetic clips are: each case in its own process over every file, "
+        f"one after the other in one run. Load average during the run: {load}.",
         "",
         "| case | videos/s | frames decoded / video | vs decode-all-to-tensor | vs plain decode | peak RSS |",
         "|---|---:|---:|---:|---:|---:|",

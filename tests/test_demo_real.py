@@ -16,6 +16,7 @@ COLUMNS = ("video_id=id,plays=view_count,likes=like_count,shares=share_count,com
 
 
 @pytest.mark.slow
+@pytest.mark.needs_shared
 def test_real_video_demo_end_to_end(tmp_path, real_videos, capsys):
     out = tmp_path / "demo"
     argv = ["demo", "--quick", "--out", str(out), "--data", str(real_videos.parent / "video-data.csv"),

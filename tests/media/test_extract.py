@@ -245,6 +245,7 @@ def garble_middle(src: Path, dst: Path, seed: int = 0) -> Path:
     return dst
 
 
+@pytest.mark.needs_shared
 def test_a_real_file_failing_midway_loses_nothing(tmp_path, corpus, make_graph, real_videos, monkeypatch):
     """The SIGTERM test above with real encodes in the run: a real mp4 whose middle is garbled fails while
     decoding and is reported with its reason, a kill as the next real file starts keeps every finished

@@ -16,6 +16,8 @@ from PIL import Image
 from mdr_graph.media.decode import decode_video
 from mdr_graph.media.extract import ExtractConfig, extract_video
 
+pytestmark = pytest.mark.needs_shared
+
 CASES = {
     "7321307169545014561": "576x1026, odd height",
     "7297370558558211371": "variable frame rate (1035/38 fps average)",
@@ -63,15 +65,17 @@ def test_frames_are_the_centre_of_the_upright_picture(real_videos, video_id):
         duration = float(vs.duration * vs.time_base)
     assert d.duration_s == pytest.approx(duration)
     assert np.all(np.diff(d.frame_times) > 0) and 0 <= d.frame_times[0] and d.frame_times[-1] < duration
+    errs, wrongs = [], np.zeros(3)
     for got, whole in zip(d.frames, whole_frames_at(path, d.frame_times)):
         got = got.transpose(1, 2, 0).astype(np.float32)
         want = centre_square(whole, 64)
-        err = np.abs(got - want).mean()
-        assert err < 6, f"stored frame differs from the centre square of the picture (mean abs {err:.1f})"
-        # ...and clearly more than it differs from a squashed, a flipped or a turned picture
+        errs.append(np.abs(got - want).mean())
+        assert errs[-1] < 6, f"stored frame differs from the centre square of the picture (mean abs {errs[-1]:.1f})"
         squashed = np.asarray(Image.fromarray(whole).resize((64, 64), Image.BOX), dtype=np.float32)
-        for wrong in (squashed, want[::-1], np.rot90(want)):
-            assert np.abs(got - wrong).mean() > 2 * err
+        wrongs += [np.abs(got - w).mean() for w in (squashed, want[::-1], np.rot90(want))]
+    # ...and the frames differ far more from a squashed, a flipped or a turned picture (summed over the
+    # video's frames: a near-blank frame alone looks the same every way)
+    assert np.all(wrongs > 2 * sum(errs)), (wrongs, sum(errs))
 
 
 @pytest.mark.parametrize("video_id", list(CASES), ids=list(CASES.values()))

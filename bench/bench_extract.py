@@ -12,6 +12,10 @@ videos per second:
   flattered);
 - plain decoding of every frame with no conversion: the floor for any full decode.
 
+The same cases also run over real files (``--real DIR``, by default the 50 real TikTok
+mp4s of ``../shared/data/tiktok-popularity/videos``: H.264 576x1024, 5-80 s, AAC 44.1 kHz
+stereo), reported in their own section beside the synthetic one; ``--real-only`` runs just them.
+
 Each case runs in its own subprocess over all clips, so the peak memory of one case
 does not mix with another's. It also times, per video, the audio decode + resample of
 10 s and its MFCC, a Whisper-tiny-shaped encoder (random weights) over a 30 s window,
@@ -19,6 +23,7 @@ and the whole ``mdr-graph extract`` run with 1 and 2 workers.
 
     .venv/bin/python bench/bench_extract.py                # 100 clips (cached between runs)
     .venv/bin/python bench/bench_extract.py --clips 40     # fewer, on a slow or shared machine
+    .venv/bin/python bench/bench_extract.py --real-only    # only the real files
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import write_section  # noqa: E402
+from benchlib import ROOT, write_section  # noqa: E402
 
 FPS = 30
 GOP = 250
@@ -44,6 +49,7 @@ BASELINE = "decode all to tensor, then skip"
 AS_RUN = "same, PyAV default threading (as read_video ran)"
 CASES = ["toolkit auto", "toolkit seek", "toolkit scan", BASELINE, AS_RUN, "plain decode (floor)"]
 CLIP_VERSION = 1
+REAL_VIDEOS = ROOT / ".." / "shared" / "data" / "tiktok-popularity" / "videos"
 
 
 def clip_specs(n: int, seed: int = 0) -> list[dict]:
@@ -71,6 +77,23 @@ def ensure_clips(cache: Path, n: int) -> list[dict]:
         os.replace(part, cache / s["name"])
     for s in specs:
         s["path"] = str(cache / s["name"])
+    return specs
+
+
+def real_specs(folder: Path) -> list[dict]:
+    """One spec per mp4 of ``folder`` (sorted by name), with its size and duration from the container."""
+    import av
+
+    specs = []
+    for path in sorted(folder.glob("*.mp4")):
+        with av.open(str(path)) as c:
+            vs = c.streams.video[0]
+            seconds = float(vs.duration * vs.time_base) if vs.duration else c.duration / 1e6
+            a = c.streams.audio[0] if c.streams.audio else None
+            specs.append({"name": path.name, "path": str(path), "seconds": seconds, "width": vs.width,
+                          "height": vs.height, "frames": int(vs.frames), "codec": vs.codec_context.name,
+                          "fps": float(vs.average_rate or 0),
+                          "audio": f"{a.codec_context.name} {a.rate / 1000:g} kHz {a.channels} ch" if a else "none"})
     return specs
 
 
@@ -146,6 +169,18 @@ def run_case(case: str, manifest: Path, frames: int, size: int) -> dict:
 def in_subprocess(args: list[str]) -> dict:
     out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_cases(specs: list[dict], manifest: Path, frames: int, size: int) -> dict[str, dict]:
+    """Every case over the same files, one subprocess each, one after the other."""
+    manifest.write_text(json.dumps(specs))
+    results = {}
+    for case in CASES:
+        print(f"== {case} ({len(specs)} files from {manifest.name})", file=sys.stderr)
+        results[case] = in_subprocess(["--run-case", case, "--manifest", str(manifest), "--frames", str(frames),
+                                       "--size", str(size)])
+        print(json.dumps(results[case]), file=sys.stderr)
+    return results
 
 
 # ------------------------------------------------------------------ audio, Whisper, end to end
@@ -325,6 +360,36 @@ def report(results: dict[str, dict], specs: list[dict], audio: dict, whisper: di
     return "\n".join(lines)
 
 
+def real_report(results: dict[str, dict], specs: list[dict], folder: Path, frames: int, size: int,
+                load: str) -> str:
+    base, floor, auto = results[BASELINE], results["plain decode (floor)"], results["toolkit auto"]
+    secs = [s["seconds"] for s in specs]
+    sizes = sorted({f"{s['width']}x{s['height']}" for s in specs})
+    lines = [
+        f"{len(specs)} real videos ({folder.resolve()}): {', '.join(sorted({s['codec'] for s in specs}))} "
+        f"{', '.join(sizes)}, {min(secs):.0f}-{max(secs):.0f} s (mean {np.mean(secs):.1f} s, "
+        f"{sum(s['frames'] for s in specs)} frames in all), {min(s['fps'] for s in specs):.1f}-"
+        f"{max(s['fps'] for s in specs):.1f} fps on average, audio {', '.join(sorted({s['audio'] for s in specs}))}; "
+        f"{frames} frames per video at {size}x{size} "
+        f"(centre crop), measured as the synthetic clips are: each case in its own process over every file, "
+        f"one after the other in one run. Load average during the run: {load}.",
+        "",
+        "| case | videos/s | frames decoded / video | vs decode-all-to-tensor | vs plain decode | peak RSS |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for case in CASES:
+        r = results[case]
+        strat = (" (" + ", ".join(f"{k} {v}" for k, v in sorted(r["strategies"].items())) + ")"
+                 if case == "toolkit auto" else "")
+        lines.append(f"| {case}{strat} | {r['videos'] / r['seconds']:.2f} | {r['decoded'] / r['videos']:.0f} | "
+                     f"{base['seconds'] / r['seconds']:.1f}x | {floor['seconds'] / r['seconds']:.1f}x | "
+                     f"{r['peak_rss_mb']:.0f} MB |")
+    lines += ["", f"**Toolkit (auto) vs decode-everything-into-a-tensor-then-skip on the real files: "
+                  f"{base['seconds'] / auto['seconds']:.1f}x faster** "
+                  f"({floor['seconds'] / auto['seconds']:.1f}x faster than plain decoding of every frame)."]
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clips", type=int, default=100, help="number of clips (default 100)")
@@ -333,11 +398,33 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=2)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--no-e2e", action="store_true", help="skip the whole-run timings")
+    p.add_argument("--real", default=str(REAL_VIDEOS), metavar="DIR",
+                   help="folder of real mp4 files for the real-file case (default: ../shared/data/"
+                        "tiktok-popularity/videos); skipped, saying so, when absent")
+    p.add_argument("--real-only", action="store_true", help="run only the real-file case")
     p.add_argument("--run-case", help=argparse.SUPPRESS)
     p.add_argument("--manifest", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.run_case:
         print(json.dumps(run_case(args.run_case, Path(args.manifest), args.frames, args.size)))
+        return
+
+    real = Path(args.real)
+    if args.real_only or real.is_dir():
+        real_files = real_specs(real) if real.is_dir() else []
+        if not real_files:
+            raise SystemExit(f"--real {real}: no mp4 files there")
+        load_before = os.getloadavg()[0]
+        cache = Path(args.cache)
+        cache.mkdir(parents=True, exist_ok=True)
+        results = run_cases(real_files, cache / "manifest-real.json", args.frames, args.size)
+        load = f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, on 2 cores"
+        body = real_report(results, real_files, real, args.frames, args.size, load)
+        write_section("extract_real", "## Media extraction on real videos (`mdr-graph extract`)\n\n" + body)
+        print(body)
+    else:
+        print(f"real-file case skipped: {real} is not a directory", file=sys.stderr)
+    if args.real_only:
         return
 
     t_gen = time.perf_counter()
@@ -347,15 +434,8 @@ def main() -> None:
     if args.clips < 100:
         gen_note += (f"; {args.clips} rather than 100 because encoding the 720p clips with x264 took minutes "
                      f"each on this shared 2-core machine; `--clips 100` runs the full set")
-    manifest = Path(args.cache) / f"manifest-{args.clips}.json"
-    manifest.write_text(json.dumps(specs))
     load_before = os.getloadavg()[0]
-    results = {}
-    for case in CASES:
-        print(f"== {case}", file=sys.stderr)
-        results[case] = in_subprocess(["--run-case", case, "--manifest", str(manifest), "--frames", str(args.frames),
-                                       "--size", str(args.size)])
-        print(json.dumps(results[case]), file=sys.stderr)
+    results = run_cases(specs, Path(args.cache) / f"manifest-{args.clips}.json", args.frames, args.size)
     print("== audio, whisper", file=sys.stderr)
     audio = audio_costs(specs[: min(len(specs), 20)])
     whisper = whisper_costs()

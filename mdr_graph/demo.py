@@ -3,7 +3,9 @@
 A fresh machine's first command (`make demo`). With no data it synthesises a corpus of
 real mp4s with a planted popularity signal; with --data it runs the same stages on your
 own scrape (--media-root: where its videos are; without videos the media stages are
-skipped and the models use the network, metadata and text modalities).
+skipped and the models use the network, metadata and text modalities). A CSV names its
+columns with --columns (as in build-graph); a scrape without song ids has no song links,
+so the GAT stage is skipped and the models use metadata, text and media only.
 
 Stages (each one is the named command, run in-process; the equivalent command line is
 printed before it runs):
@@ -18,6 +20,10 @@ Examples:
   mdr-graph demo --out demo-run                     # ~300 synthetic videos, a few minutes
   mdr-graph demo --out demo-quick --quick           # the CI size
   mdr-graph demo --out mine --data scrape.json --media-root videos/
+  mdr-graph demo --out real --data ../shared/data/tiktok-popularity/video-data.csv \
+      --media-root ../shared/data/tiktok-popularity/videos --scrape-time 2025-05-04 \
+      --columns video_id=id,plays=view_count,likes=like_count,shares=share_count,comments=comment_count,\
+caption=video_description,author_id=username
 """
 
 from __future__ import annotations
@@ -67,6 +73,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="your own scraped metadata (any format build-graph reads) instead of a "
                                   "synthetic corpus")
     p.add_argument("--media-root", dest="media_root", help="with --data: where the videos are (DIR/<id>.mp4)")
+    p.add_argument("--columns", metavar="CANONICAL=SOURCE,...",
+                   help="with --data: CSV column names for canonical fields, as in `build-graph --columns`")
+    p.add_argument("--scrape-time", dest="scrape_time", metavar="ISO",
+                   help="with --data: when the scrape was taken, as in `build-graph --scrape-time`")
     p.add_argument("--quick", action="store_true", help="the small CI size (about 60 videos, 1 seed, 2 epochs)")
     p.add_argument("--videos", type=int, help="synthetic videos (default 300)")
     p.add_argument("--songs", type=int, help="synthetic songs (default videos // 4)")
@@ -109,9 +119,12 @@ class Pipeline:
     """The seven stages over one output directory, each skipped when its result exists."""
 
     def __init__(self, out: Path, s: DemoSettings, data: str | None, media_root: str | None,
-                 whisper: str | None, tiny_whisper: bool, threads: int = 1):
+                 whisper: str | None, tiny_whisper: bool, threads: int = 1, columns: str | None = None,
+                 scrape_time: str | None = None):
         self.out, self.s, self.threads = out, s, threads
         self.data, self.media_root = data, media_root
+        self.columns, self.scrape_time = columns, scrape_time
+        self.has_gat = True  # false when the graph has no song links to pretrain on
         self.whisper, self.tiny_whisper = whisper, tiny_whisper
         self.graph = out / "graph"
         self.gat = out / "gat"
@@ -148,6 +161,7 @@ class Pipeline:
         """Resume only a demo made from the same inputs; anything else would mix two corpora."""
         ident = {"data": str(Path(self.data).resolve()) if self.data else None,
                  "media_root": str(Path(self.media_root).resolve()) if self.media_root else None,
+                 "columns": self.columns, "scrape_time": self.scrape_time,
                  "videos": None if self.data else self.s.videos, "songs": None if self.data else self.s.songs,
                  "seed": None if self.data else self.s.seed}
         path = self.out / "demo-inputs.json"
@@ -172,7 +186,9 @@ class Pipeline:
         return corpus / "metadata.json", corpus / "videos"
 
     def build_graph(self, metadata: Path, media: Path | None) -> None:
-        cmd = ["build-graph", metadata, "--out", self.graph] + (["--media-root", media] if media else [])
+        cmd = (["build-graph", metadata, "--out", self.graph] + (["--media-root", media] if media else [])
+               + (["--columns", self.columns] if self.columns else [])
+               + (["--scrape-time", self.scrape_time] if self.scrape_time else []))
         if (self.graph / "summary.json").exists() and (self.graph / "graph.pt").exists():
             self.stage(2, f"build the song-video graph: done already ({self.graph})")
             return
@@ -184,6 +200,13 @@ class Pipeline:
                "--hidden", self.s.gat_hidden, "--patience", 10]
         if (self.gat / "gat.pt").exists() and (self.gat / "metrics.json").exists():
             self.stage(3, f"pretrain the GAT by link prediction: done already ({self.gat})")
+            return
+        edges = read_json(self.graph / "summary.json")["edges"]
+        if edges == 0:  # e.g. a CSV without a song column: no link to predict, so no network modality
+            self.has_gat = False
+            self.stage(3, "pretrain the GAT by link prediction: skipped, the graph has no song links "
+                          "(no video has a song id)")
+            self.notes.append("no song links: no GAT, so no network modality and no gat-only baseline")
             return
         if (self.gat / "checkpoint.pt").exists():
             cmd.append("--resume")
@@ -239,7 +262,8 @@ class Pipeline:
         from mdr_graph.train.config import PRESETS, TrainConfig
 
         ccfg = CompareConfig(graph=str(self.graph), features=str(self.features) if media else "",
-                             gat=str(self.gat / "gat.pt"), convlstm=str(self.convlstm / "convlstm.pt") if media else "",
+                             gat=str(self.gat / "gat.pt") if self.has_gat else "",
+                             convlstm=str(self.convlstm / "convlstm.pt") if media else "",
                              seeds=seeds, models=models, ablate=self.s.ablate and models != ["coattention"],
                              workers=self.s.workers)
         template = TrainConfig(**{**PRESETS["cpu"], "preset": "cpu", "epochs": self.s.epochs,
@@ -251,7 +275,8 @@ class Pipeline:
     def train(self, media: bool) -> None:
         comp = self.comparison(["coattention"], [0], media)
         run = self.compare / "coattention" / "seed0"
-        cmd = ["train", "--graph", self.graph, "--gat", self.gat / "gat.pt", "--modalities", ",".join(comp.mods),
+        cmd = ["train", "--graph", self.graph, *(["--gat", self.gat / "gat.pt"] if self.has_gat else []),
+               "--modalities", ",".join(comp.mods),
                "--epochs", self.s.epochs, "--patience", self.s.patience, "--d-model", self.s.d_model,
                "--text-dim", self.s.text_dim, "--out", run] + (
             ["--features", self.features, "--convlstm", self.convlstm / "convlstm.pt"] if media else [])
@@ -268,7 +293,8 @@ class Pipeline:
         comp = self.comparison(self.s.models, list(range(self.s.seeds)), media)
         self.stage(7, f"compare {len([s for s in comp.specs if s.runnable])} models on {self.s.seeds} seed(s), "
                       "same splits, and write the report",
-                   ["compare", "--graph", self.graph, "--gat", self.gat / "gat.pt", "--out", self.compare,
+                   ["compare", "--graph", self.graph, *(["--gat", self.gat / "gat.pt"] if self.has_gat else []),
+                    "--out", self.compare,
                     "--seeds", self.s.seeds, "--epochs", self.s.epochs, "--patience", self.s.patience,
                     "--d-model", self.s.d_model, "--text-dim", self.s.text_dim, "--jobs", self.s.jobs,
                     "--threads", self.threads]
@@ -319,6 +345,9 @@ class Pipeline:
 def main(args: argparse.Namespace) -> int:
     if args.media_root and not args.data:
         raise UserError("--media-root goes with --data (the synthetic corpus knows where its videos are)")
+    for flag, value in (("--columns", args.columns), ("--scrape-time", args.scrape_time)):
+        if value and not args.data:
+            raise UserError(f"{flag} goes with --data (it describes your scrape)")
     if args.data and not Path(args.data).exists():
         raise UserError(f"--data {args.data}: file not found")
     if args.media_root and not Path(args.media_root).is_dir():
@@ -330,4 +359,4 @@ def main(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     return Pipeline(Path(args.out), s, args.data, args.media_root, args.whisper, args.tiny_whisper,
-                    args.threads).run()
+                    args.threads, columns=args.columns, scrape_time=args.scrape_time).run()

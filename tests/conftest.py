@@ -35,3 +35,12 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def real_videos(shared_data) -> Path:
+    """The real TikTok mp4 files of ``../shared/data/tiktok-popularity/videos``; skips, saying so, when absent."""
+    folder = shared_data / "tiktok-popularity" / "videos"
+    if not any(folder.glob("*.mp4")):
+        pytest.skip(f"needs the real TikTok videos in {folder}")
+    return folder

@@ -100,7 +100,10 @@ def main(args: argparse.Namespace) -> int:
                           retry_errors=args.retry_errors)
     print_summary(summary)
     if summary["errors"]:
-        print(f"{summary['errors']} video(s) could not be decoded; reasons in {args.out}/errors.jsonl"
+        no_file = summary.get("no_file", 0)
+        why = (f"{summary['errors'] - no_file} could not be decoded" if not no_file else
+               f"{no_file} without a media file, {summary['errors'] - no_file} could not be decoded")
+        print(f"{summary['errors']} video(s) have no features ({why}); reasons in {args.out}/errors.jsonl"
               + ("" if summary["merged"] else " (after --merge)"), file=sys.stderr)
     if summary.get("unexpected_errors"):
         print(f"{summary['unexpected_errors']} of those failed in an unexpected way (not a decoding error); "

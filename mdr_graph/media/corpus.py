@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mdr_graph.errors import UserError
+from mdr_graph.media.decode import FILE_NOT_FOUND
 
 
 def stable_shard(video_id: str, n: int) -> int:
@@ -70,6 +71,14 @@ def _inside(real: str, root: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
+NO_FILE = "no media file"
+
+
+def is_missing_file(reason: str | None) -> bool:
+    """Whether an error reason says the video has no file (rather than a file that would not decode)."""
+    return bool(reason) and str(reason).startswith((NO_FILE, FILE_NOT_FOUND))
+
+
 def graph_media_roots(graph_dir: str | Path) -> list[str]:
     """The directories the graph's build accepted media paths under (``summary.json``), or []
     for a graph built before they were recorded."""
@@ -91,7 +100,7 @@ def resolve_video_path(raw: Any, graph_dir: str | Path, media_root: str | None =
     one, no path may leave the roots the graph was built with (``graph_roots``): a file
     swapped for a symlink after the build is caught here, when it is read."""
     if raw is None or (isinstance(raw, float) and np.isnan(raw)) or pd.isna(raw) or not str(raw).strip():
-        return None, "no media file: video_path is empty in videos.parquet"
+        return None, f"{NO_FILE}: video_path is empty in videos.parquet"
     raw = str(raw).strip()
     if "\0" in raw:
         return None, f"video_path {raw!r} holds a NUL character; refusing to read it"
@@ -104,5 +113,5 @@ def resolve_video_path(raw: Any, graph_dir: str | Path, media_root: str | None =
         return None, (f"video_path {raw!r} resolves to {real}, outside the media root the graph was built with "
                       f"({', '.join(graph_roots)}); refusing to read it")
     if not os.path.isfile(real):
-        return None, f"file not found: {real}"
+        return None, f"{FILE_NOT_FOUND}: {real}"
     return real, None

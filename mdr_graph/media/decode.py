@@ -58,6 +58,8 @@ SEEK_COST_FRAMES = 12
 SKIP_MARGIN_FRAMES = 2
 # Without an index, clips up to this long are scanned and longer ones are sought.
 SHORT_CLIP_S = 8.0
+# How an error reason starts when the video has no file to decode (see corpus.is_missing_file).
+FILE_NOT_FOUND = "file not found"
 
 
 class DecodeError(Exception):
@@ -150,7 +152,7 @@ def _open(path: str | Path):
     try:
         size = p.stat().st_size
     except FileNotFoundError:
-        raise DecodeError(f"file not found: {p}") from None
+        raise DecodeError(f"{FILE_NOT_FOUND}: {p}") from None
     except OSError as e:
         raise DecodeError(f"cannot stat file: {e}") from None
     if size == 0:

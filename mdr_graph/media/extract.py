@@ -30,7 +30,7 @@ from mdr_graph.config import from_dict, load_toml, save_toml
 from mdr_graph.errors import UserError
 from mdr_graph.io import write_json, write_parquet, write_text
 from mdr_graph.media import store
-from mdr_graph.media.corpus import (graph_media_roots, load_videos, parse_shard,  # noqa: F401
+from mdr_graph.media.corpus import (graph_media_roots, is_missing_file, load_videos, parse_shard,  # noqa: F401
                                     resolve_video_path, shard_from_env, stable_shard)
 from mdr_graph.media.decode import FITS, POSITIONS, STRATEGIES, DecodeError, decode_video
 
@@ -139,16 +139,18 @@ _AUDIO = _AudioCache()
 
 
 def _extract(path: str | Path, cfg: ExtractConfig, whisper_model=None, duration_hint_s: float | None = None,
-             threads: int | None = None) -> tuple[dict[str, Any], str]:
+             threads: int | None = None, timings: dict[str, float] | None = None) -> tuple[dict[str, Any], str]:
     import torch
 
     from mdr_graph.media.audio_features import fixed_length
 
+    t0 = time.perf_counter()
     need_s = max(cfg.audio_seconds, 30.0 if whisper_model is not None else 0.0)
     dec = decode_video(path, frames=cfg.frames, size=cfg.size, fit=cfg.fit, position=cfg.position,
                        segments=cfg.segments, strategy=cfg.strategy, sample_rate=cfg.sample_rate,
                        audio_seconds=need_s, threads=cfg.decode_threads if threads is None else threads,
                        duration_hint_s=duration_hint_s)
+    t1 = time.perf_counter()
     clip = fixed_length(dec.audio, int(round(cfg.audio_seconds * cfg.sample_rate)))
     out: dict[str, Any] = {"frames": torch.from_numpy(dec.frames),
                            "frame_times": torch.from_numpy(dec.frame_times)}
@@ -166,11 +168,14 @@ def _extract(path: str | Path, cfg: ExtractConfig, whisper_model=None, duration_
     out["has_audio"] = bool(dec.has_audio)
     out["n_frames_sampled"] = int(dec.n_distinct)
     out["duration_s"] = float(dec.duration_s)
+    if timings is not None:
+        timings["decode"] = timings.get("decode", 0.0) + t1 - t0
+        timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t1
     return out, dec.strategy
 
 
 def extract_video(path: str | Path, cfg: ExtractConfig, whisper_model=None, *,
-                  duration_hint_s: float | None = None) -> dict[str, Any]:
+                  duration_hint_s: float | None = None, timings: dict[str, float] | None = None) -> dict[str, Any]:
     """All features of one video file.
 
     Returns ``frames`` uint8 ``[F, 3, S, S]``, ``frame_times`` float64 ``[F]`` (seconds),
@@ -179,8 +184,10 @@ def extract_video(path: str | Path, cfg: ExtractConfig, whisper_model=None, *,
     (when a Whisper model is given), ``has_audio``, ``n_frames_sampled`` (distinct
     decoded frames behind the F images) and ``duration_s``.
     Raises :class:`~mdr_graph.media.decode.DecodeError` for a file that cannot be decoded.
+    ``timings``, when given, gains the wall seconds spent in ``decode`` (frames and sound)
+    and ``features`` (MFCC, filter banks, Whisper).
     """
-    return _extract(path, cfg, whisper_model, duration_hint_s)[0]
+    return _extract(path, cfg, whisper_model, duration_hint_s, timings=timings)[0]
 
 
 # ---------------------------------------------------------------------------- corpus
@@ -394,7 +401,7 @@ def _run_locked(graph_dir: Path, out: Path, cfg: ExtractConfig, videos: pd.DataF
         tasks.append((vid, path, why, None if pd.isna(dur) else float(dur)))
     threads = cfg.decode_threads or (max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0)
 
-    counts = {"ok": 0, "errors": 0, "unexpected": 0}
+    counts = {"ok": 0, "errors": 0, "unexpected": 0, "no_file": 0}
     strategies: dict[str, int] = {}
     buffer: list[dict] = []
     buffered = 0
@@ -419,6 +426,7 @@ def _run_locked(graph_dir: Path, out: Path, cfg: ExtractConfig, videos: pd.DataF
             else:
                 counts["errors"] += 1
                 counts["unexpected"] += str(row["error"]).startswith("unexpected ")
+                counts["no_file"] += is_missing_file(row["error"])
             buffer.append(row)
             buffered += _row_bytes(row)
             bar.update(1)
@@ -441,7 +449,8 @@ def _run_locked(graph_dir: Path, out: Path, cfg: ExtractConfig, videos: pd.DataF
     write_parquet(out / f"index-{tag}.parquet", own[store.INDEX_COLUMNS].reset_index(drop=True))
     summary: dict[str, Any] = {
         "ok": counts["ok"], "errors": counts["errors"], "skipped": skipped, "total": len(mine),
-        "unexpected_errors": counts["unexpected"], "shard": f"{i}/{n}", "workers": workers,
+        "unexpected_errors": counts["unexpected"], "no_file": counts["no_file"], "shard": f"{i}/{n}",
+        "workers": workers,
         "seconds": round(elapsed, 3), "videos_per_s": round(len(tasks) / elapsed, 3) if elapsed > 0 else None,
         "strategies": strategies, "featdir": str(out),
     }

@@ -16,7 +16,10 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +50,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "creator's value in the run's graph, when the creator is known")
     p.add_argument("--video-id", action="append", help="id for each --video (default: the file name)")
     p.add_argument("--out", help="write the scores as CSV here (default: print them)")
+    p.add_argument("--timings", action="store_true",
+                   help="print the wall seconds of each stage (import torch, other imports, model load, decode, "
+                        "features, network, forward) on stderr, as one JSON line after 'timings: '")
+
+
+class Stages:
+    """Wall seconds per named stage of one prediction (``--timings``); a stage may be entered repeatedly."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
 
 
 def _nth(values, i, default=None):
@@ -112,25 +133,31 @@ def videos_from_metadata(args: argparse.Namespace) -> pd.DataFrame:
     return canonical(videos)
 
 
-def extract_media(videos: pd.DataFrame, features_dir: str) -> dict[str, dict]:
+def extract_media(videos: pd.DataFrame, features_dir: str, stages: Stages | None = None) -> dict[str, dict]:
     """Features of each new video's file, with the settings the run was trained on."""
-    from mdr_graph.media.extract import extract_video
-    from mdr_graph.media.store import FeatureStore
-    from mdr_graph.runlog import progress
+    stages = stages or Stages()
+    with stages("imports"):
+        from mdr_graph.media.extract import extract_video, load_config
+        from mdr_graph.runlog import progress
 
-    cfg = FeatureStore(features_dir).config
+    # Only the settings: opening the whole FeatureStore would read its index for nothing.
+    cfg = load_config(features_dir)
     whisper_model = None
     if getattr(cfg, "whisper", None):
-        from mdr_graph.media.whisper_features import load_whisper
-
-        whisper_model = load_whisper(cfg.whisper)
+        with stages("imports"):
+            from mdr_graph.media.whisper_features import load_whisper
+        with stages("model load"):
+            whisper_model = load_whisper(cfg.whisper)
     out = {}
+    timings: dict[str, float] = {}
     for vid, path in progress(list(zip(videos["video_id"], videos["video_path"])), desc="extract", unit="video"):
         if isinstance(path, str) and Path(path).exists():
             try:
-                out[str(vid)] = extract_video(path, cfg, whisper_model=whisper_model)
+                out[str(vid)] = extract_video(path, cfg, whisper_model=whisper_model, timings=timings)
             except Exception as e:  # a bad file loses its media modalities, not the prediction
                 print(f"video {vid}: media not decodable ({e}); scoring without it", file=sys.stderr)
+    for name, seconds in timings.items():
+        stages.seconds[name] = stages.seconds.get(name, 0.0) + seconds
     return out
 
 
@@ -200,38 +227,47 @@ def fill_from_graph(videos: pd.DataFrame, graph_dir: str | Path) -> pd.DataFrame
     return canonical(out)
 
 
-def predict_new(run: str | Path, videos: pd.DataFrame) -> pd.DataFrame:
-    """Scores and per-modality contributions for canonical ``videos`` rows."""
-    import torch
+def predict_new(run: str | Path, videos: pd.DataFrame, stages: Stages | None = None) -> pd.DataFrame:
+    """Scores and per-modality contributions for canonical ``videos`` rows.
 
-    from mdr_graph.train.data import MEDIA_MODALITIES
-    from mdr_graph.train.evaluate import load_run
-    from mdr_graph.train.inputs import build_dataset, network_embeddings
-    from mdr_graph.train.loop import load_trained, predict
+    ``stages``, when given, gains the wall seconds of imports, model load, decode,
+    features, network (the inductive GAT embedding) and forward.
+    """
+    stages = stages or Stages()
+    with stages("import torch"):  # apart from the rest: the floor of any process that uses torch
+        import torch
+    with stages("imports"):
+        from mdr_graph.train.data import MEDIA_MODALITIES
+        from mdr_graph.train.evaluate import load_run
+        from mdr_graph.train.inputs import build_dataset, network_embeddings
+        from mdr_graph.train.loop import load_trained, predict
 
-    from mdr_graph.train.runcheck import check_model_matches
+    with stages("model load"):
+        from mdr_graph.train.runcheck import check_model_matches
 
-    cfg, splits, norm = load_run(run)
-    model, ck = load_trained(Path(run) / "model.pt")
-    check_model_matches(ck, cfg, Path(run) / "model.pt")
-    videos = fill_from_graph(videos, cfg.graph)
+        cfg, splits, norm = load_run(run)
+        model, ck = load_trained(Path(run) / "model.pt")
+        check_model_matches(ck, cfg, Path(run) / "model.pt")
+        videos = fill_from_graph(videos, cfg.graph)
     needs_media = any(m in MEDIA_MODALITIES for m in cfg.modalities) or ("text" in cfg.modalities and cfg.features)
-    media = extract_media(videos, cfg.features) if needs_media and cfg.features else {}
+    media = extract_media(videos, cfg.features, stages) if needs_media and cfg.features else {}
     emb = None
     if "network" in cfg.modalities:
-        from mdr_graph.train.finetune import FinetunedGAT
-
-        if isinstance(model, FinetunedGAT):  # embed inductively with the fine-tuned GAT
-            from mdr_graph.pretrain.embed import embed_new_with
-
-            emb = embed_new_with(model.gat, model.parts, videos, mode=model.mode)
-        else:  # the graph as training saw it: only training videos shape the entities
-            emb = network_embeddings(cfg, videos, new=True, known_videos=splits["train"])
-    shapes = {k: tuple(v) for k, v in ck["input_shapes"].items()}
-    fitted = new_label_inputs(run, cfg, norm, videos.reset_index(drop=True), media)
-    ds, _ = build_dataset(cfg, videos.reset_index(drop=True), np.zeros(len(videos)), norm, emb, media.get, shapes,
-                          fitted=fitted)
-    pred, contrib, present = predict(model, ds, cfg, torch.device("cpu"))
+        with stages("imports"):  # PyG, and with it torch._dynamo: the dearest import after torch (see bench_predict)
+            from mdr_graph.pretrain import embed, model as _gat_model  # noqa: F401
+            from mdr_graph.train.finetune import FinetunedGAT
+        with stages("network"):
+            if isinstance(model, FinetunedGAT):  # embed inductively with the fine-tuned GAT
+                emb = embed.embed_new_with(model.gat, model.parts, videos, mode=model.mode)
+            else:  # the graph as training saw it: only training videos shape the entities
+                emb = network_embeddings(cfg, videos, new=True, known_videos=splits["train"])
+    with stages("features"):
+        fitted = new_label_inputs(run, cfg, norm, videos.reset_index(drop=True), media)
+    with stages("forward"):
+        shapes = {k: tuple(v) for k, v in ck["input_shapes"].items()}
+        ds, _ = build_dataset(cfg, videos.reset_index(drop=True), np.zeros(len(videos)), norm, emb, media.get,
+                              shapes, fitted=fitted)
+        pred, contrib, present = predict(model, ds, cfg, torch.device("cpu"))
     graph_songs = set(pd.read_parquet(Path(cfg.graph) / "songs.parquet")["song_id"].astype(str))
     out = pd.DataFrame({
         "video_id": videos["video_id"].astype(str).to_numpy(),
@@ -248,12 +284,15 @@ def predict_new(run: str | Path, videos: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(args: argparse.Namespace) -> int:
+    stages = Stages()
     videos = videos_from_files(args) if args.video else videos_from_metadata(args)
-    scores = predict_new(args.run, videos)
+    scores = predict_new(args.run, videos, stages)
     if args.out:
         write_text(args.out, scores.to_csv(index=False))
         print(f"wrote {len(scores)} scores to {args.out}")
     else:
         with pd.option_context("display.width", 200, "display.max_columns", 50):
             print(scores.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if args.timings:
+        print("timings: " + json.dumps({k: round(v, 4) for k, v in stages.seconds.items()}), file=sys.stderr)
     return 0

@@ -228,3 +228,65 @@ def test_two_workers_give_the_same_features(tmp_path, graph):
     a = pd.read_parquet(tmp_path / "one" / "index.parquet")
     b = pd.read_parquet(tmp_path / "two" / "index.parquet")
     pd.testing.assert_frame_equal(a, b)
+
+
+# Real encodes (needs ../shared/data): one small file that decodes, one whose garbled copy fails mid-decode.
+REAL_OK, REAL_GARBLED = "7348942217689451806", "7340853821226175787"
+
+
+def garble_middle(src: Path, dst: Path, seed: int = 0) -> Path:
+    """A copy with bytes 40-60 % replaced by noise: the header and index are intact, the decoder fails midway."""
+    import numpy as np
+
+    data = bytearray(src.read_bytes())
+    lo, hi = int(len(data) * 0.4), int(len(data) * 0.6)
+    data[lo:hi] = np.random.default_rng(seed).integers(0, 256, hi - lo, dtype=np.uint8).tobytes()
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+@pytest.mark.needs_shared
+def test_a_real_file_failing_midway_loses_nothing(tmp_path, corpus, make_graph, real_videos, monkeypatch):
+    """The SIGTERM test above with real encodes in the run: a real mp4 whose middle is garbled fails while
+    decoding and is reported with its reason, a kill as the next real file starts keeps every finished
+    video (the failed one included), and the re-run does only the rest, with the same bytes as one run."""
+    from mdr_graph.media import extract as extract_mod
+
+    garbled = garble_middle(real_videos / f"{REAL_GARBLED}.mp4", tmp_path / "garbled.mp4")
+    synth = [r for r in corpus["rows"] if r["video_id"] in corpus["good"]][:4]
+    rows = synth[:2] + [
+        {"video_id": "real-ok", "video_path": str(real_videos / f"{REAL_OK}.mp4")},
+        {"video_id": "real-garbled", "video_path": str(garbled)},
+        {"video_id": "real-again", "video_path": str(real_videos / f"{REAL_OK}.mp4")},
+    ] + synth[2:]
+    ids = [r["video_id"] for r in rows]
+    graph = make_graph(tmp_path / "g", rows)
+    cfg = ExtractConfig(size=32, audio_seconds=2.0, shard_size=1000)  # nothing flushed before the end...
+    real_work, calls = extract_mod._work, []
+
+    def work_then_term(task):  # the real signal, as the fifth video (the second real file) starts
+        calls.append(task[0])
+        if len(calls) == 5:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_work(task)
+
+    monkeypatch.setattr(extract_mod, "_work", work_then_term)
+    out = tmp_path / "f"
+    with pytest.raises(KeyboardInterrupt):
+        run_extract(graph, out, cfg)
+    parts = store.read_parts(out)  # ...but the kill wrote the four finished ones
+    assert parts["video_id"].tolist() == ids[:4]
+    failed = parts.set_index("video_id")["error"]
+    assert failed.drop("real-garbled").isna().all()
+    assert failed["real-garbled"].startswith("video decoding failed")
+    monkeypatch.setattr(extract_mod, "_work", real_work)
+    s = run_extract(graph, out, cfg)
+    assert (s["skipped"], s["ok"], s["errors"]) == (4, 3, 0)
+    errors = [json.loads(line) for line in (out / store.ERRORS_FILE).read_text().splitlines()]
+    assert [e["video_id"] for e in errors] == ["real-garbled"]
+    assert errors[0]["error"].startswith("video decoding failed")
+    ref = tmp_path / "ref"
+    run_extract(graph, ref, cfg)
+    assert_same_features(FeatureStore(ref), FeatureStore(out))
+    real = FeatureStore(out).get("real-ok")
+    assert real["has_audio"] and real["frames"].shape == (2, 3, 32, 32) and real["frames"].float().std() > 10

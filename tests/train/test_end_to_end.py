@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -141,3 +144,36 @@ def test_finetune_gat_trains_the_gat_and_round_trips(pipeline, tmp_path, capsys)
     assert cli(["predict", "--run", str(run), "--video", str(clip), "--video-id", "fresh", "--song-id", "new-song",
                 "--out", str(out)]) == 0
     assert np.isfinite(pd.read_csv(out)["prediction"]).all()
+
+
+HEAVY_MODULES = ("torch_geometric", "torch._dynamo", "whisper", "matplotlib", "torch.utils.tensorboard")
+
+
+def _cold_predict(run, clip) -> tuple[dict, list[str]]:
+    """``predict --timings`` in a fresh interpreter: its stage timings and which heavy modules it imported."""
+    code = ("import json, sys; from mdr_graph.cli import main; "
+            f"rc = main(['predict', '--run', {str(run)!r}, '--video', {str(clip)!r}, '--song-id', 's', '--timings']); "
+            f"print('LOADED', json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules])); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MDR_GRAPH_NO_PROGRESS": "1"})
+    timings = json.loads(next(ln for ln in out.stderr.splitlines() if ln.startswith("timings: "))[9:])
+    loaded = json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("LOADED "))[7:])
+    return timings, loaded
+
+
+@pytest.mark.slow
+def test_predict_imports_only_what_the_run_needs(pipeline, tmp_path):
+    """A run without the network modality never imports PyG (nor torch._dynamo); none imports matplotlib,
+    TensorBoard or Whisper to score a video; --timings names every stage."""
+    d, _ = pipeline
+    run = tmp_path / "no-network"
+    assert cli(["train", "--graph", str(d / "graph"), "--features", str(d / "feats"), "--modalities",
+                "meta,text,mfcc,vit", "--out", str(run), *TINY]) == 0
+    clip = sorted((d / "corpus" / "videos").glob("*.mp4"))[0]
+    timings, loaded = _cold_predict(run, clip)
+    assert loaded == []
+    assert set(timings) == {"import torch", "imports", "model load", "decode", "features", "forward"}
+    assert all(v >= 0 for v in timings.values())
+    timings, loaded = _cold_predict(d / "run", clip)  # with the network modality: PyG for the GAT, nothing else
+    assert "network" in timings and "torch_geometric" in loaded
+    assert not {"whisper", "matplotlib", "torch.utils.tensorboard"} & set(loaded)

@@ -36,7 +36,7 @@ def test_real_video_demo_end_to_end(tmp_path, real_videos, capsys):
     # no song links: no GAT, no network modality; the rows without a file keep their tabular modalities
     assert not (out / "gat" / "gat.pt").exists() and "no song links" in printed.err
     summary = read_json(out / "compare" / "compare.json")
-    assert summary["fusion_modalities"] == ["meta", "text", "mfcc", "vit", "convlstm"]
+    assert summary["fusion_modalities"] == ["labels", "meta", "text", "gbdt", "mfcc", "vit", "convlstm"]
     assert {m["name"] for m in summary["models"] if m["skip"]} >= {"gat-only"}
     metrics = read_json(out / "compare" / "coattention" / "seed0" / "metrics.json")
     assert metrics["missing_media"] == 117 and sum(metrics["split_sizes"].values()) == 167

@@ -72,7 +72,7 @@ def table(full: dict, nolabels: dict) -> str:
                key=lambda m: m["summary"]["test_spearman_mean"], default=None)
     co = models.get("coattention", {}).get("summary")
     if best and co:
-        lines += ["", f"Strongest simple baseline: **{best['name']}** ({fmt(best['summary'], 'test_spearman')}); "
+        lines += ["", f"Strongest baseline: **{best['name']}** ({fmt(best['summary'], 'test_spearman')}); "
                       f"full co-attention {fmt(co, 'test_spearman')}."]
     return "\n".join(lines)
 
@@ -90,6 +90,7 @@ def write_block(name: str, body: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "real-data-runs"), help="where graphs and runs go (reused)")
+    ap.add_argument("--out-label", default="real-data-runs", help="how the commands in the page name --out")
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--splits", default="random,time")
     ap.add_argument("--seeds", default="3")
@@ -117,7 +118,8 @@ def main() -> None:
                      "--out", str(nl_dir)])
             full = json.loads((full_dir / "compare.json").read_text())
             nolabels = json.loads((nl_dir / "compare.json").read_text())
-            rel = lambda c: c.replace(str(ROOT) + "/", "").replace(str(DATA), "../shared/data")  # noqa: E731
+            rel = lambda c: (c.replace(cli, "mdr-graph").replace(str(out), args.out_label)  # noqa: E731
+                             .replace(str(ROOT) + "/", "").replace(str(DATA), "../shared/data"))
             body = (table(full, nolabels) + "\n\n```bash\n" + "\n".join(rel(c) for c in [*cmds, c1, c2])
                     + "\n```\n" + f"\n_{ds}, {split} split, seeds {full['config']['seeds']}; regenerated "
                     f"{time.strftime('%Y-%m-%d', time.gmtime())} in {(time.time() - t0) / 60:.0f} min by "

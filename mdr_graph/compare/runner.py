@@ -38,6 +38,7 @@ from mdr_graph.io import read_json, write_json, write_text
 from mdr_graph.runlog import progress
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.data import ALL_MODALITIES
+from mdr_graph.train.runcheck import settings_diff
 from mdr_graph.train.splits import make_splits
 
 COMPARE_VERSION = 1
@@ -86,20 +87,12 @@ def check_same_config(path: Path, cfg: TrainConfig, fields: tuple[str, ...] | No
     """Raise when a run in ``path`` was made with other settings than ``cfg`` (only ``fields``, if given)."""
     saved_toml = load_toml(path / "config.toml").get("train", {})
     saved = dataclasses.asdict(from_dict(TrainConfig, saved_toml, source=str(path / "config.toml")))
-    want = dataclasses.asdict(cfg)
     # where the label-derived inputs are cached changes no result
-    diff = [k for k in (fields or want) if k != "fitted_cache" and _norm(saved.get(k)) != _norm(want[k])]
+    skip = frozenset(k for k in saved if fields and k not in fields) | {"fitted_cache"}
+    diff = settings_diff(saved, cfg, skip=skip)
     if diff:
-        raise UserError(f"{path} was trained with other settings ({', '.join(f'{k}: {saved.get(k)!r} -> {want[k]!r}' for k in diff[:4])}); "
+        raise UserError(f"{path} was trained with other settings ({', '.join(diff[:4])}); "
                         f"delete that run directory to retrain it, or compare into a new --out")
-
-
-def _norm(v):
-    if isinstance(v, (list, tuple)):
-        return [_norm(x) for x in v]
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    return "" if v is None else v
 
 
 def expected_splits(videos: pd.DataFrame, split: str, seeds: list[int], fractions) -> dict[int, dict]:

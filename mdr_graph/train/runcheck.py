@@ -18,7 +18,7 @@ from mdr_graph.errors import UserError
 from mdr_graph.train.config import TrainConfig
 
 # Settings that change how a run is executed, not what it computes: they may differ on resume.
-RUN_ONLY = frozenset({"epochs", "patience", "num_workers", "threads", "device"})
+RUN_ONLY = frozenset({"epochs", "patience", "num_workers", "threads", "device", "fitted_cache"})
 
 
 def _norm(v):

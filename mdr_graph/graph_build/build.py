@@ -29,8 +29,8 @@ import pandas as pd
 from mdr_graph import __version__
 from mdr_graph.errors import UserError
 from mdr_graph.graph_build.ingest import REJECT_REASONS, Ingested, Rejects, ingest_files
-from mdr_graph.graph_build.schema import (CREATOR_COLUMNS, DEFAULT_MAX_DF, DEFAULT_MIN_HUB_VIDEOS, EDGE_TYPES,
-                                          ENTITY_TYPES, HASHTAG_COLUMNS, SONG_COLUMNS, VIDEO_COLUMNS)
+from mdr_graph.graph_build.schema import (CREATOR_COLUMNS, DEFAULT_MAX_DF, DEFAULT_MIN_HUB_VIDEOS, DEFAULT_NODES,
+                                          EDGE_TYPES, ENTITY_TYPES, HASHTAG_COLUMNS, SONG_COLUMNS, VIDEO_COLUMNS)
 from mdr_graph.graph_build.stats import degree_stats, hetero_components, log_histogram
 from mdr_graph.io import atomic_path, write_json
 
@@ -40,9 +40,6 @@ EXPORT_FORMATS = ("graphml", "gexf")
 # Files a build owns in GRAPHDIR; summary.json is the completion marker and goes last.
 OUTPUT_FILES = ("videos.parquet", "songs.parquet", "creators.parquet", "hashtags.parquet", "graph.pt", REJECTS_FILE,
                 "config.toml", *(f"graph.{e}" for e in EXPORT_FORMATS))
-# --nodes default: the song-video graph. song,creator,hashtag becomes the default once it
-# is shown to win end to end (pretraining on every relation lands separately).
-DEFAULT_NODES = ("song",)
 
 
 @dataclass

@@ -40,7 +40,7 @@ import sys
 
 from mdr_graph.errors import UserError
 from mdr_graph.graph_build.formats import FORMATS, RAW_FIELDS, check_column_map, parse_column_map
-from mdr_graph.graph_build.schema import DEFAULT_MAX_DF, DEFAULT_MIN_HUB_VIDEOS, ENTITY_TYPES
+from mdr_graph.graph_build.schema import DEFAULT_MAX_DF, DEFAULT_MIN_HUB_VIDEOS, DEFAULT_NODES, ENTITY_TYPES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -64,8 +64,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "popularity_S.jsonl, default popularity) instead of computing it from the counts; "
                         "it is stored as popularity_raw and summary.json says which target was used")
     p.add_argument("--nodes", default=None, metavar="TYPES",
-                   help=f"node types besides video, comma-separated from {','.join(ENTITY_TYPES)} (default song: "
-                        "the song-video graph); each is joined to videos in both directions")
+                   help=f"node types besides video, comma-separated from {','.join(ENTITY_TYPES)} (default "
+                        f"{','.join(DEFAULT_NODES)}; song alone is VAN's song-video graph); each is joined to videos "
+                        "in both directions")
     p.add_argument("--hashtag-max-df", type=float, default=None, metavar="SHARE",
                    help="hub rule: a hashtag on more than this share of the videos (and on at least "
                         "--hashtag-min-hub-videos of them) is not a node; summary.json lists the dropped hubs "

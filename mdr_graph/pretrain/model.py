@@ -104,9 +104,17 @@ def reverse(edge_type: tuple[str, str, str]) -> tuple[str, str, str]:
 
 
 def graph_relations(data) -> list[tuple[str, str, str]]:
-    """The forward relations (``video -> entity``) a graph holds, in :data:`RELATIONS` order."""
+    """The forward relations (``video -> entity``) a graph holds links of, in :data:`RELATIONS` order.
+
+    A relation without a single link (a small scrape whose every hashtag is a hub) carries nothing
+    to learn or to read, and is left out like an absent node type.
+    """
     present = {tuple(et) for et in data.edge_types}
-    return [et for et in RELATIONS if et in present and et[2] in data.node_types]
+
+    def links(et) -> int:
+        return max((data[e].num_edges for e in (et, reverse(et)) if tuple(e) in present), default=0)
+
+    return [et for et in RELATIONS if et in present and et[2] in data.node_types and links(et) > 0]
 
 
 class HeteroGAT(nn.Module):

@@ -28,7 +28,7 @@ def scrape(write_json, scraper_record, DELETE):
 
 def test_outputs_schema_and_graph(tmp_path, scrape):
     out = tmp_path / "g"
-    s = build_graph([scrape], out, scrape_time=T0 + 86_400)
+    s = build_graph([scrape], out, scrape_time=T0 + 86_400, nodes="song")
     assert sorted(p.name for p in out.iterdir()) == ["config.toml", "graph.pt", "rejects.jsonl", "songs.parquet",
                                                      "summary.json", "videos.parquet"]
     assert (s["input_records"], s["videos"], s["songs"], s["edges"], s["rejected"]) == (5, 3, 2, 3, 2)
@@ -63,7 +63,7 @@ def test_graph_pt_is_a_heterodata_loadable_with_weights_only(tmp_path, scrape):
     import torch
     from torch_geometric.data import HeteroData
 
-    build_graph([scrape], tmp_path / "g")
+    build_graph([scrape], tmp_path / "g", nodes="song")
     raw = torch.load(tmp_path / "g" / "graph.pt", weights_only=True)  # no code runs on load
     assert isinstance(raw, HeteroData)
     assert sorted(raw.node_types) == ["song", "video"] and set(raw.edge_types) == {VIDEO_EDGE, REV_EDGE}
@@ -131,7 +131,7 @@ def test_graph_dir_inside_the_input_directory_is_not_read_back(tmp_path, write_j
 
 def test_exports_open_in_networkx(tmp_path, scrape):
     out = tmp_path / "g"
-    build_graph([scrape], out, export=["graphml", "gexf"])
+    build_graph([scrape], out, export=["graphml", "gexf"], nodes="song")
     for g in (nx.read_graphml(out / "graph.graphml"), nx.read_gexf(out / "graph.gexf")):
         assert g.number_of_nodes() == 5 and g.number_of_edges() == 3
         assert g.nodes["video:1"]["type"] == "video" and g.nodes["song:s1"]["type"] == "song"

@@ -24,7 +24,7 @@ def test_videos_without_song_are_kept_without_a_song_edge(tmp_path, write_json, 
     recs = [scraper_record("1", "s1"), scraper_record("2", **{"musicMeta.musicId": "", "musicMeta.musicName": DELETE}),
             scraper_record("3", "s1"), scraper_record("4", musicMeta=DELETE)]
     out = tmp_path / "g"
-    s = build_graph([write_json(recs)], out, scrape_time=T0 + 86_400)
+    s = build_graph([write_json(recs)], out, scrape_time=T0 + 86_400, nodes="song")
     assert (s["videos"], s["songs"], s["edges"], s["videos_without_song"], s["rejected"]) == (4, 1, 2, 2, 0)
     assert s["components"] == 3  # the song with its two videos, and two song-less videos
     videos = pd.read_parquet(out / "videos.parquet")

@@ -45,7 +45,7 @@ def test_graph_stats_cli_text_and_json(tmp_path, write_json, scraper_record, cap
     recs = [scraper_record(str(i), "hit", **{"musicMeta.musicName": "Hit Song"}) for i in range(5)]
     recs += [scraper_record("a", "s2"), scraper_record("b", "s3"), scraper_record("c", "s3")]
     out = tmp_path / "g"
-    build_graph([write_json(recs)], out)
+    build_graph([write_json(recs)], out, nodes="song")
     assert cli_main(["graph-stats", str(out), "--top", "2"]) == 0
     text = capsys.readouterr().out
     assert "videos" in text and "top 2 songs by degree" in text
@@ -65,7 +65,7 @@ def test_graph_stats_on_a_non_graph_directory(tmp_path, capsys):
 
 @pytest.mark.needs_shared
 def test_graph_stats_on_the_real_scrape(shared_data, tmp_path, capsys):
-    build_graph([shared_data / "tiktok-scraper" / "trending-2020-12.json"], tmp_path / "g")
+    build_graph([shared_data / "tiktok-scraper" / "trending-2020-12.json"], tmp_path / "g", nodes="song")
     assert cli_main(["graph-stats", str(tmp_path / "g")]) == 0
     text = capsys.readouterr().out
     assert "connected components: 907" in text and "Therefore I Am" in text

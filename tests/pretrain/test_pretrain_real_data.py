@@ -15,7 +15,7 @@ pytestmark = pytest.mark.needs_shared
 
 def test_pretrain_and_embed_on_trending_2020_12(shared_data, tmp_path):
     src = shared_data / "tiktok-scraper" / "trending-2020-12.json"
-    assert cli_main(["build-graph", str(src), "--out", str(tmp_path / "graph")]) == 0
+    assert cli_main(["build-graph", str(src), "--out", str(tmp_path / "graph"), "--nodes", "song"]) == 0
     assert cli_main(["pretrain", "--graph", str(tmp_path / "graph"), "--out", str(tmp_path / "run"),
                      "--epochs", "4", "--hidden", "16", "--heads", "2"]) == 0
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -48,7 +48,7 @@ def test_every_relation_pretrains_on_trending_2020_12(shared_data, tmp_path):
     from hetero_graph import add_entities
 
     src = shared_data / "tiktok-scraper" / "trending-2020-12.json"
-    assert cli_main(["build-graph", str(src), "--out", str(tmp_path / "graph")]) == 0
+    assert cli_main(["build-graph", str(src), "--out", str(tmp_path / "graph"), "--nodes", "song"]) == 0
     videos = pd.read_parquet(tmp_path / "graph" / "videos.parquet")
     torch_save(tmp_path / "graph" / GRAPH_FILE, add_entities(load_graph(tmp_path / "graph"), videos))
     assert cli_main(["pretrain", "--graph", str(tmp_path / "graph"), "--out", str(tmp_path / "run"),

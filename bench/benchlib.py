@@ -41,17 +41,22 @@ def write_section(name: str, body: str, command: str | None = None) -> None:
     """Replace (or append) section ``name`` of docs/benchmarks.md with ``body``."""
     command = command or "python " + " ".join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    block = (f"<!-- bench:{name} -->\n{body.rstrip()}\n\n"
-             f"Command: `{command}`  \nMachine: {machine()}  \nMeasured: {stamp}\n<!-- /bench:{name} -->")
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    with open(DOC.with_suffix(".lock"), "w") as lock:
+    replace_block(DOC, "bench", name, f"{body.rstrip()}\n\nCommand: `{command}`  \nMachine: {machine()}  \n"
+                                      f"Measured: {stamp}", HEADER)
+
+
+def replace_block(doc: Path, tag: str, name: str, body: str, header: str) -> None:
+    """Replace (or append) the ``<!-- TAG:NAME -->`` block of ``doc``, under a file lock, atomically."""
+    block = f"<!-- {tag}:{name} -->\n{body.rstrip()}\n<!-- /{tag}:{name} -->"
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    with open(doc.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        text = DOC.read_text() if DOC.exists() else HEADER
-        pat = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
+        text = doc.read_text() if doc.exists() else header
+        pat = re.compile(rf"<!-- {tag}:{re.escape(name)} -->.*?<!-- /{tag}:{re.escape(name)} -->", re.S)
         text = pat.sub(lambda _: block, text) if pat.search(text) else text.rstrip() + "\n\n" + block + "\n"
-        tmp = DOC.with_suffix(".md.tmp")
+        tmp = doc.with_suffix(".md.tmp")
         tmp.write_text(text)
-        os.replace(tmp, DOC)
+        os.replace(tmp, doc)
 
 
 def git_rev() -> str:

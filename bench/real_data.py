@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import replace_block  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = (ROOT / ".." / "shared" / "data").resolve()
@@ -78,13 +80,7 @@ def table(full: dict, nolabels: dict) -> str:
 
 
 def write_block(name: str, body: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Results on real scrapes\n"
-    block = f"<!-- real:{name} -->\n{body.rstrip()}\n<!-- /real:{name} -->"
-    pat = re.compile(rf"<!-- real:{re.escape(name)} -->.*?<!-- /real:{re.escape(name)} -->", re.S)
-    text = pat.sub(lambda _: block, text) if pat.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    tmp = DOC.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, DOC)
+    replace_block(DOC, "real", name, body, "# Results on real scrapes\n")
 
 
 def main() -> None:

@@ -28,6 +28,27 @@ def normalise_hashtag(tag: str) -> str | None:
     return t or None
 
 
+# videos.parquet column of each entity type's key(s)
+ENTITY_COLUMNS = {"song": "song_id", "creator": "author_id", "hashtag": "hashtags"}
+
+
+def entity_keys(videos: pd.DataFrame, node_type: str) -> list[list[str]]:
+    """Each row's entity ids of ``node_type``, by the graph's id rules: ``[]`` (none), one song or creator
+    id, or the row's distinct normalised hashtags. New videos (``embed``, ``predict``) and the label-aware
+    features use this, so they name exactly the graph's nodes."""
+    col = ENTITY_COLUMNS[node_type]
+    if col not in videos:
+        return [[] for _ in range(len(videos))]
+    if node_type != "hashtag":
+        return [[] if pd.isna(k) or str(k) == "" else [str(k)] for k in videos[col]]
+    out = []
+    for tags in videos[col]:
+        tags = tags if isinstance(tags, (list, tuple, np.ndarray)) else []
+        keys = (normalise_hashtag(str(t)) for t in tags if t is not None)
+        out.append(list(dict.fromkeys(k for k in keys if k)))
+    return out
+
+
 # ---------------------------------------------------------------- creators
 
 def creators_table(videos: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:

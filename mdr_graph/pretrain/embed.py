@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
@@ -54,6 +53,7 @@ import torch
 from torch import Tensor
 
 from mdr_graph.errors import UserError
+from mdr_graph.graph_build.entities import entity_keys
 
 MODES = ("neighbours", "song", "video")
 DEFAULT_MODE = "neighbours"
@@ -150,11 +150,6 @@ def _load_graph_checked(graph_dir: str | Path, meta: dict):
 
 
 # ----------------------------------------------------------------------------- the forecaster's view of the graph
-
-def normalise_hashtag(tag: str) -> str:
-    """The hashtag node key of a raw tag: NFKC, lower case, without a leading '#'."""
-    return unicodedata.normalize("NFKC", str(tag)).strip().lstrip("#").lower()
-
 
 @dataclass
 class View:
@@ -305,20 +300,6 @@ def _check_new_videos(new_videos: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _entity_keys(rows: pd.DataFrame, node_type: str) -> list[list[str]]:
-    """Each new video's entity ids of ``node_type`` (the graph's id rules)."""
-    if node_type == "song":
-        return [[str(s)] if pd.notna(s) else [] for s in rows["song_id"]]
-    if node_type == "creator":
-        return [[str(a)] if pd.notna(a) else [] for a in rows["author_id"]]
-    out = []
-    for tags in rows["hashtags"]:
-        tags = list(tags) if isinstance(tags, (list, tuple, np.ndarray)) else []
-        keys = [normalise_hashtag(t) for t in tags]
-        out.append(list(dict.fromkeys(k for k in keys if k)))
-    return out
-
-
 def _new_entity_features(encoder, node_type: str, rows: pd.DataFrame, keys: list[str]) -> Tensor:
     """Features of entities the graph lacks: songs from the rows' song fields, others the graph's mean."""
     if not keys:
@@ -349,7 +330,7 @@ def new_view(encoder, parts, known: Tensor, rows: pd.DataFrame) -> tuple[View, n
     new_song = np.zeros(n, dtype=bool)
     for r in encoder.relations:
         t = r[2]
-        keys = _entity_keys(rows, t)
+        keys = entity_keys(rows, t)
         index = pd.Index(parts.ids[t])
         flat = [k for ks in keys for k in ks]
         owner = np.repeat(np.arange(n), [len(ks) for ks in keys])

@@ -30,7 +30,8 @@ the training videos ``p`` that share a key of ``r`` with ``q`` and that ``q`` ma
 Targets of validation and test videos are never read: changing them changes nothing here
 (``tests/train/test_label_features.py`` does exactly that).
 
-Hashtags are lower-cased, NFKC-normalised and stripped of ``#``. A hub tag that tags more
+Keys follow the graph's id rules (:func:`mdr_graph.graph_build.entities.entity_keys`: hashtags
+NFKC-normalised, case-folded, stripped of ``#``). A hub tag that tags more
 than ``max_hashtag_df`` of the training videos (``#fyp``, ``#viral``) is dropped: its
 neighbours are nearly every video, so its mean is the prior and its pairs would only cost
 time. A video with several tags pools the pairs of all of them.
@@ -38,16 +39,15 @@ time. A video with several tags pools the pairs of all of them.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from mdr_graph.graph_build.entities import entity_keys
+
 RELATIONS = ("song", "creator", "hashtag")
 STATS = ("mean", "log_count", "max", "recent")
-# videos.parquet column of each relation's key(s)
-RELATION_COLUMNS = {"song": "song_id", "creator": "author_id", "hashtag": "hashtags"}
 NO_PRIOR = 0.5   # prior of a video that may see no training video at all (the middle of the [0, 1] target)
 
 
@@ -63,25 +63,7 @@ def feature_names(relations=RELATIONS) -> list[str]:
     return [f"{r}_{s}" for r in relations for s in STATS] + ["prior"]
 
 
-def normalise_hashtag(tag) -> str:
-    return unicodedata.normalize("NFKC", str(tag)).strip().lstrip("#").lower()
-
-
-def relation_keys(videos: pd.DataFrame, relation: str) -> list[list[str]]:
-    """The keys of ``relation`` of every row: ``[]`` (none), one id, or the normalised hashtags."""
-    col = RELATION_COLUMNS[relation]
-    if col not in videos:
-        return [[] for _ in range(len(videos))]
-    if relation == "hashtag":
-        out = []
-        for tags in videos[col]:
-            tags = tags if isinstance(tags, (list, tuple, np.ndarray)) else []
-            out.append(sorted({t for t in (normalise_hashtag(x) for x in tags if x is not None) if t}))
-        return out
-    return [[] if pd.isna(k) or str(k) == "" else [str(k)] for k in videos[col]]
-
-
-def _times(videos: pd.DataFrame) -> np.ndarray:
+def posting_days(videos: pd.DataFrame) -> np.ndarray:
     """Posting times in days (float); missing times are NaN."""
     if "create_time" not in videos:
         return np.full(len(videos), np.nan)
@@ -190,6 +172,21 @@ def hub_hashtags(keys: list[list[str]], rows: np.ndarray, max_df: float) -> set[
     return {k for k, c in df.items() if c > limit}
 
 
+def _features(videos: pd.DataFrame, y: np.ndarray, train_rows: np.ndarray, query_rows: np.ndarray, rule: str,
+              group: np.ndarray, cfg: LabelFeatureConfig, relations) -> np.ndarray:
+    """The feature rows of ``query_rows``, over the training rows (targets ``y``) each may see."""
+    t = posting_days(videos)
+    gp, tp, gq, tq = group[train_rows], t[train_rows], group[query_rows], t[query_rows]
+    prior = _prior(rule, y, gp, tp, gq, tq)
+    cols = []
+    for r in relations:
+        keys = entity_keys(videos, r)
+        drop = hub_hashtags(keys, train_rows, cfg.max_hashtag_df) if r == "hashtag" else set()
+        cols.append(_relation_stats([keys[i] for i in query_rows], [keys[j] for j in train_rows], y, rule, gq, gp,
+                                    tq, tp, prior, cfg, drop))
+    return np.concatenate([*cols, prior[:, None]], axis=1).astype(np.float32)
+
+
 def label_features(videos: pd.DataFrame, target: np.ndarray, train_rows: np.ndarray, split: str, seed: int,
                    cfg: LabelFeatureConfig | None = None, relations=RELATIONS) -> np.ndarray:
     """``float32 [len(videos), len(feature_names())]`` for every row of a run's ``videos``.
@@ -199,36 +196,16 @@ def label_features(videos: pd.DataFrame, target: np.ndarray, train_rows: np.ndar
     cfg = cfg or LabelFeatureConfig()
     train_rows = np.asarray(train_rows, dtype=np.int64)
     rule, group = visibility(videos, train_rows, split, seed, cfg.folds)
-    t = _times(videos)
     y = np.asarray(target, dtype=np.float64)[train_rows]
-    gp, tp = group[train_rows], t[train_rows]
-    prior = _prior(rule, y, gp, tp, group, t)
-    cols = []
-    for r in relations:
-        keys = relation_keys(videos, r)
-        drop = hub_hashtags(keys, train_rows, cfg.max_hashtag_df) if r == "hashtag" else set()
-        cols.append(_relation_stats(keys, [keys[j] for j in train_rows], y, rule, group, gp, t, tp, prior, cfg, drop))
-    return np.concatenate([*cols, prior[:, None]], axis=1).astype(np.float32)
+    return _features(videos, y, train_rows, np.arange(len(videos)), rule, group, cfg, relations)
 
 
 def label_features_new(new: pd.DataFrame, train_videos: pd.DataFrame, train_target: np.ndarray,
                        cfg: LabelFeatureConfig | None = None, relations=RELATIONS) -> np.ndarray:
     """Features of videos outside the run (``predict``): each sees every training video of the run."""
-    cfg = cfg or LabelFeatureConfig()
     both = pd.concat([train_videos, new], ignore_index=True)
-    target = np.concatenate([np.asarray(train_target, np.float64), np.zeros(len(new))])
-    # rule "fold" with the new rows at -1 and the training rows in one fold: new rows see all of training
     train_rows = np.arange(len(train_videos))
-    y = target[train_rows]
-    group = np.full(len(both), -1, dtype=np.int64)
-    group[train_rows] = 0
-    t = _times(both)
-    q = np.arange(len(train_videos), len(both))
-    prior = _prior("fold", y, group[train_rows], t[train_rows], group[q], t[q])
-    cols = []
-    for r in relations:
-        keys = relation_keys(both, r)
-        drop = hub_hashtags(keys, train_rows, cfg.max_hashtag_df) if r == "hashtag" else set()
-        cols.append(_relation_stats([keys[i] for i in q], [keys[j] for j in train_rows], y, "fold", group[q],
-                                    group[train_rows], t[q], t[train_rows], prior, cfg, drop))
-    return np.concatenate([*cols, prior[:, None]], axis=1).astype(np.float32)
+    # rule "fold" with the training rows in one fold and the new rows at -1: new rows see all of training
+    group = np.where(np.arange(len(both)) < len(train_videos), 0, -1)
+    return _features(both, np.asarray(train_target, np.float64), train_rows, np.arange(len(train_videos), len(both)),
+                     "fold", group, cfg or LabelFeatureConfig(), relations)

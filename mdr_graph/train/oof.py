@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from mdr_graph.train.label_features import _times, visibility
+from mdr_graph.train.label_features import posting_days, visibility
 
 # fit(train_index, predict_index) -> predictions for predict_index (indices into the run's rows)
 FitPredict = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -49,7 +49,7 @@ def oof_predict(fit_predict: FitPredict, videos: pd.DataFrame, train_rows: np.nd
             if len(rest):
                 out[inside] = fit_predict(rest, inside)
         return out
-    t = np.nan_to_num(_times(videos), nan=-np.inf)
+    t = np.nan_to_num(posting_days(videos), nan=-np.inf)
     order = train_rows[np.lexsort((train_rows, t[train_rows]))]
     blocks = np.array_split(order, max(2, min(int(folds), len(order))))
     for b in range(1, len(blocks)):

@@ -221,3 +221,17 @@ def test_real_data_all_node_types(tmp_path, shared_data):
     smp = build_graph([shared_data / "smp-video"], tmp_path / "smp", nodes=ALL, target_column="popularity")
     assert smp["nodes"]["creator"] == 3488 and smp["videos"] == 4000
     assert np.isfinite(load_graph(tmp_path / "smp")["creator"].x.numpy()).all()
+
+
+def test_entity_keys_name_the_graphs_nodes():
+    """New videos (embed, predict) and the label-aware features key entities exactly as the graph does."""
+    import pandas as pd
+
+    from mdr_graph.graph_build.entities import entity_keys
+
+    rows = pd.DataFrame({"song_id": ["s1", None], "author_id": ["a", ""],
+                         "hashtags": [["#Straße", "FYP", "ｆｙｐ", "#"], None]})
+    assert entity_keys(rows, "song") == [["s1"], []]
+    assert entity_keys(rows, "creator") == [["a"], []]
+    assert entity_keys(rows, "hashtag") == [["strasse", "fyp"], []]
+    assert all(k == normalise_hashtag(k) for k in entity_keys(rows, "hashtag")[0])

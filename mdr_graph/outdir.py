@@ -154,7 +154,7 @@ def release(held: Held | None, failed: bool = False) -> None:
             if [p.name for p in d.iterdir()] == [path.name]:
                 path.unlink()
                 d.rmdir()
-        except OSError:
+        except OSError:  # a file appeared meanwhile, or it cannot be removed: then it is not ours to remove
             pass
     if f is not None:
         f.close()

@@ -18,7 +18,8 @@ import pandas as pd
 
 from mdr_graph.encoders.layers import VectorEncoder
 from mdr_graph.errors import UserError
-from mdr_graph.graph_build.features import SONG_FEATURES, VIDEO_FEATURES, song_features, video_features
+from mdr_graph.graph_build.features import (SONG_FEATURES, VIDEO_FEATURES, log1p_or_zero, song_features,
+                                           video_features)
 
 # The account beside the video, as scraped (a scrape-time value: the data's own limitation). Not its
 # hearts: they include the likes of the very video being predicted.
@@ -32,8 +33,7 @@ def account_features(videos: pd.DataFrame) -> np.ndarray:
     n = len(videos)
     cols = []
     for col in ACCOUNT_COLUMNS.values():
-        v = pd.to_numeric(videos[col], errors="coerce").astype("float64") if col in videos else pd.Series(np.nan, index=range(n))
-        cols += [np.log1p(np.clip(v.fillna(0.0).to_numpy(), 0, None)), v.isna().to_numpy(dtype=np.float64)]
+        cols.extend(log1p_or_zero(videos[col]) if col in videos else (np.zeros(n), np.ones(n)))
     return np.stack(cols, axis=1) if n else np.zeros((0, len(ACCOUNT_FEATURES)))
 
 

@@ -22,7 +22,8 @@ VIDEO_FEATURES = [
 SONG_FEATURES = ["song_original", "original_missing", "log_song_uses", "uses_missing"]
 
 
-def _log1p_or_zero(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def log1p_or_zero(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(log1p of the non-negative counts, 0 where missing; the missing flag)``."""
     v = pd.to_numeric(s, errors="coerce").astype("float64")
     missing = v.isna().to_numpy()
     return np.log1p(np.clip(v.fillna(0.0).to_numpy(), 0, None)), missing.astype(np.float32)
@@ -31,7 +32,7 @@ def _log1p_or_zero(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def video_features(videos: pd.DataFrame) -> np.ndarray:
     """``[n_videos, len(VIDEO_FEATURES)]`` float32 features, one row per ``videos`` row."""
     n = len(videos)
-    dur, dur_missing = _log1p_or_zero(videos["duration_s"]) if "duration_s" in videos else (np.zeros(n), np.ones(n))
+    dur, dur_missing = log1p_or_zero(videos["duration_s"]) if "duration_s" in videos else (np.zeros(n), np.ones(n))
     tags = videos["hashtags"] if "hashtags" in videos else pd.Series([None] * n)
     n_tags = np.array([len(t) if isinstance(t, (list, tuple, np.ndarray)) else 0 for t in tags], dtype=np.float64)
     caps = videos["caption"] if "caption" in videos else pd.Series([None] * n)
@@ -39,7 +40,7 @@ def video_features(videos: pd.DataFrame) -> np.ndarray:
     t = pd.to_datetime(videos["create_time"], utc=True) if "create_time" in videos else pd.Series([pd.NaT] * n)
     hour = (t.dt.hour + t.dt.minute / 60.0).fillna(0.0).to_numpy()
     wday = t.dt.day_of_week.fillna(0).to_numpy().astype(np.float64)
-    fol, fol_missing = (_log1p_or_zero(videos["author_followers"]) if "author_followers" in videos
+    fol, fol_missing = (log1p_or_zero(videos["author_followers"]) if "author_followers" in videos
                         else (np.zeros(n), np.ones(n)))
     cols = [
         dur, dur_missing, np.log1p(n_tags), np.log1p(n_chars),
@@ -56,7 +57,7 @@ def song_features(songs: pd.DataFrame) -> np.ndarray:
     orig = songs["song_original"] if "song_original" in songs else pd.Series([pd.NA] * n)
     orig_missing = orig.isna().to_numpy().astype(np.float32)
     orig_v = orig.astype("boolean").fillna(False).astype(np.float32).to_numpy()
-    uses, uses_missing = (_log1p_or_zero(songs["song_uses"]) if "song_uses" in songs
+    uses, uses_missing = (log1p_or_zero(songs["song_uses"]) if "song_uses" in songs
                           else (np.zeros(n), np.ones(n)))
     if not n:
         return np.zeros((0, len(SONG_FEATURES)), np.float32)
@@ -80,7 +81,7 @@ def creator_features(creators: pd.DataFrame) -> np.ndarray:
         return np.zeros((0, len(CREATOR_FEATURES)), np.float32)
     cols = []
     for name in ("followers", "following", "videos", "hearts_other", "diggs"):
-        cols.extend(_log1p_or_zero(creators[name]) if name in creators else (np.zeros(n), np.ones(n)))
+        cols.extend(log1p_or_zero(creators[name]) if name in creators else (np.zeros(n), np.ones(n)))
     return np.stack(cols, axis=1).astype(np.float32)
 
 

@@ -27,7 +27,7 @@ from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.data import Normalizer
 from mdr_graph.train.gbdt import gbdt_fit, gbdt_inputs
 from mdr_graph.train.metrics import regression_metrics
-from mdr_graph.train.splits import SPLITS, make_splits
+from mdr_graph.train.splits import SPLITS, make_splits, split_hash
 
 # Ridge penalties tried; the one with the best validation MSE is kept (the intercept is never penalised).
 RIDGE_ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -158,18 +158,6 @@ def fit_predict(name: str, videos: pd.DataFrame, rows: dict[str, np.ndarray], ta
         return model.predict(x), {"trees": int(model.booster_.num_trees()), "features": names,
                                   "gain_share_top10": dict(top), "params": int(model.booster_.num_trees())}
     raise ValueError(f"unknown tabular baseline {name!r}; known: {', '.join(TABULAR_INPUTS)}")
-
-
-def split_hash(splits: dict[str, np.ndarray]) -> str:
-    """A short fingerprint of split membership: equal hashes mean identical train/val/test ids."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for s in SPLITS:
-        h.update(s.encode())
-        for v in sorted(str(x) for x in splits[s]):
-            h.update(b"\0" + v.encode())
-    return h.hexdigest()[:16]
 
 
 def run_tabular_baseline(name: str, cfg: TrainConfig, out_dir: str | Path) -> dict:

@@ -12,7 +12,7 @@ add ``model.pt`` and ``tb/``)::
     DIR/report.md, report.html, plots/
 
 The split of seed ``k`` is ``make_splits(videos, split, k)`` for every model, and each
-run's ``splits.json`` is fingerprinted (:func:`~mdr_graph.compare.baselines.split_hash`)
+run's ``splits.json`` is fingerprinted (:func:`~mdr_graph.train.splits.split_hash`)
 and checked against it, so "same split" is verified, not assumed. A run whose
 ``metrics.json`` exists is finished and skipped on re-run; a neural run with only a
 ``checkpoint.pt`` resumes from it. A finished run whose saved config differs from what
@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mdr_graph.compare.baselines import run_ensemble, run_tabular_baseline, split_hash
+from mdr_graph.compare.baselines import run_ensemble, run_tabular_baseline
+from mdr_graph.train.splits import make_splits, split_hash
 from mdr_graph.compare.plan import (Available, RunSpec, fusion_modalities, inspect_inputs, parse_models,
                                     plan_models)
 from mdr_graph.config import from_dict, load_toml, save_toml
@@ -39,7 +40,6 @@ from mdr_graph.runlog import progress
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.data import ALL_MODALITIES
 from mdr_graph.train.runcheck import settings_diff
-from mdr_graph.train.splits import make_splits
 
 COMPARE_VERSION = 1
 

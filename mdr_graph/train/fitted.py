@@ -43,12 +43,6 @@ class Fitted:
                       self.gbdt_model)
 
 
-def label_config(cfg: TrainConfig):
-    from mdr_graph.train.label_features import LabelFeatureConfig
-
-    return LabelFeatureConfig(cfg.oof_folds, cfg.label_smoothing, cfg.label_recency_days, cfg.label_max_hashtag_df)
-
-
 def fit_label_inputs(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray, train_rows: np.ndarray,
                      transcripts: dict[str, str] | None = None, hashed=None) -> Fitted:
     """The ``labels`` modality and the text ridge's score for every row of ``videos``.
@@ -58,9 +52,9 @@ def fit_label_inputs(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray,
     fitted = Fitted()
     stack = "gbdt" in cfg.modalities   # the stack's final gbdt reads the labels features and the text ridge
     if "labels" in cfg.modalities or stack:
-        from mdr_graph.train.label_features import label_features
+        from mdr_graph.train.label_features import LabelFeatureConfig, label_features
 
-        fitted.labels = label_features(videos, target, train_rows, cfg.split, cfg.seed, label_config(cfg))
+        fitted.labels = label_features(videos, target, train_rows, cfg.split, cfg.seed, LabelFeatureConfig.of(cfg))
     if ("text" in cfg.modalities and cfg.text_features == "ridge") or stack:
         from mdr_graph.train.text_ridge import hashed_ngrams, text_ridge_scores
 

@@ -15,8 +15,6 @@ a gbdt fitted on all training rows. No validation or test target is read at any 
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 
@@ -31,15 +29,20 @@ STACK_TREES = 400       # stacked score: a fixed size, since no validation targe
 
 
 def gbdt_inputs(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray, train_rows: np.ndarray,
-                meta: np.ndarray | None = None, transcripts: dict[str, str] | None = None, hashed=None) -> tuple[np.ndarray, list[str]]:
-    """The gbdt's matrix over every row of ``videos``, treating ``train_rows`` as the training split."""
+                meta: np.ndarray | None = None, transcripts: dict[str, str] | None = None,
+                hashed=None) -> tuple[np.ndarray, list[str]]:
+    """The gbdt's matrix over every row of ``videos``, treating ``train_rows`` as the training split:
+    the labels features and the text ridge's out-of-fold score fitted on those rows, beside the metadata."""
     from mdr_graph.encoders.meta import meta_features
-    from mdr_graph.train.fitted import fit_label_inputs
+    from mdr_graph.encoders.text import video_texts
+    from mdr_graph.train.label_features import LabelFeatureConfig, label_features
+    from mdr_graph.train.text_ridge import text_ridge_scores
 
-    fitted = fit_label_inputs(dataclasses.replace(cfg, modalities=["labels", "text"], text_features="ridge"),
-                              videos, target, train_rows, transcripts, hashed)
+    labels = label_features(videos, target, train_rows, cfg.split, cfg.seed, LabelFeatureConfig.of(cfg))
+    text, _ = text_ridge_scores(videos, video_texts(videos, transcripts), target, train_rows, cfg.split, cfg.seed,
+                                cfg.oof_folds, hashed=hashed)
     meta = meta_features(videos) if meta is None else meta
-    return gbdt_matrix(meta, fitted.labels, fitted.text)
+    return gbdt_matrix(meta, labels, text.astype(np.float32))   # as the text modality holds it
 
 
 def gbdt_matrix(meta: np.ndarray, labels: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, list[str]]:

@@ -58,6 +58,11 @@ class LabelFeatureConfig:
     recency_days: float = 30.0       # τ of the recency weights
     max_hashtag_df: float = 0.05     # drop hashtags on more than this fraction of the training videos
 
+    @classmethod
+    def of(cls, cfg) -> "LabelFeatureConfig":
+        """The settings a run's :class:`~mdr_graph.train.config.TrainConfig` holds for these features."""
+        return cls(cfg.oof_folds, cfg.label_smoothing, cfg.label_recency_days, cfg.label_max_hashtag_df)
+
 
 def feature_names(relations=RELATIONS) -> list[str]:
     return [f"{r}_{s}" for r in relations for s in STATS] + ["prior"]

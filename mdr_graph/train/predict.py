@@ -165,12 +165,12 @@ def new_label_inputs(run: str | Path, cfg, norm, videos: pd.DataFrame, media: di
     """The label-derived inputs of new videos: they see every training video of the run, and its text ridge."""
     from mdr_graph.encoders.text import video_texts
     from mdr_graph.io import read_json
-    from mdr_graph.train.fitted import Fitted, label_config
+    from mdr_graph.train.fitted import Fitted
     from mdr_graph.train.inputs import read_videos
 
     fitted = Fitted()
     if "labels" in cfg.modalities or "gbdt" in cfg.modalities:
-        from mdr_graph.train.label_features import label_features_new
+        from mdr_graph.train.label_features import LabelFeatureConfig, label_features_new
 
         graph = read_videos(cfg.graph)
         train_ids = set(read_json(Path(run) / "splits.json")["train"])
@@ -179,7 +179,7 @@ def new_label_inputs(run: str | Path, cfg, norm, videos: pd.DataFrame, media: di
             raise UserError(f"the graph {cfg.graph} no longer holds this run's training videos; "
                             "predict with the graph the run was trained on")
         target = norm.target(train["popularity_raw"].to_numpy(np.float64))
-        fitted.labels = label_features_new(videos, train, target, label_config(cfg))
+        fitted.labels = label_features_new(videos, train, target, LabelFeatureConfig.of(cfg))
     if ("text" in cfg.modalities and cfg.text_features == "ridge") or "gbdt" in cfg.modalities:
         from mdr_graph.train.text_ridge import TextRidge
 

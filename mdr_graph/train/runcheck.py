@@ -68,7 +68,7 @@ def check_model_matches(checkpoint: dict, cfg: TrainConfig, model_path: Path) ->
 
 def check_graph_matches(splits: dict[str, np.ndarray], videos: pd.DataFrame, run: Path, graph: str) -> None:
     """The run's saved splits must name videos of its graph: a rebuilt graph is a different one."""
-    from mdr_graph.compare.baselines import split_hash
+    from mdr_graph.train.splits import split_hash
 
     have = set(videos["video_id"].astype(str))
     missing = [str(v) for s in splits.values() for v in s if str(v) not in have]

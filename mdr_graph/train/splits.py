@@ -69,3 +69,14 @@ def _song_boundary(sorted_songs: np.ndarray, i: int) -> int:
         i += 1
     return i
 
+
+def split_hash(splits: dict[str, np.ndarray]) -> str:
+    """A short fingerprint of split membership: equal hashes mean identical train/val/test ids."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for s in SPLITS:
+        h.update(s.encode())
+        for v in sorted(str(x) for x in splits[s]):
+            h.update(b"\0" + v.encode())
+    return h.hexdigest()[:16]

@@ -97,7 +97,7 @@ def _timed(fn, steps: int) -> tuple[float, float]:
 def run_convlstm_case(n_clips: int, epochs: int) -> dict:
     import torch
 
-    from mdr_graph.encoders.convlstm_pretrain import VisualPretrainConfig, pretrain_autoencoder
+    from mdr_graph.pretrain.convlstm import VisualPretrainConfig, pretrain_autoencoder
 
     base_mb = _peak_mb()
     g = torch.Generator().manual_seed(0)

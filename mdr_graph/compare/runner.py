@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mdr_graph.compare.baselines import run_ensemble, run_tabular_baseline
+from mdr_graph.compare.tabular import run_ensemble, run_tabular_baseline
 from mdr_graph.train.splits import make_splits, split_hash
 from mdr_graph.compare.plan import (Available, RunSpec, fusion_modalities, inspect_inputs, parse_models,
                                     plan_models)

@@ -7,7 +7,7 @@ on the same training ids), and predicts every video of every split, so its
 ``predictions.csv`` and ``metrics.json`` line up row for row with a ``train`` run.
 
 The fitting functions are pure (arrays in, arrays out); :func:`run_tabular_baseline`
-does the I/O and writes a run directory in the ``train`` format.
+does the I/O and writes a run directory in the ``train`` format (:mod:`mdr_graph.train.run_files`).
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ import numpy as np
 import pandas as pd
 
 from mdr_graph.compare.plan import MODELS
-from mdr_graph.config import save_toml
 from mdr_graph.encoders.meta import meta_features
-from mdr_graph.io import read_json, write_json, write_text
+from mdr_graph.io import read_json
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.data import Normalizer
 from mdr_graph.train.gbdt import gbdt_fit, gbdt_inputs
-from mdr_graph.train.metrics import regression_metrics
-from mdr_graph.train.splits import SPLITS, make_splits, split_hash
+from mdr_graph.train.run_files import run_metrics, write_run_inputs, write_run_result
+from mdr_graph.train.splits import SPLITS, make_splits
 
 # Ridge penalties tried; the one with the best validation MSE is kept (the intercept is never penalised).
 RIDGE_ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -180,25 +179,10 @@ def run_tabular_baseline(name: str, cfg: TrainConfig, out_dir: str | Path) -> di
     frames = [pd.DataFrame({"video_id": videos["video_id"].astype(str).to_numpy()[rows[s]], "split": s,
                             "target": target[rows[s]], "prediction": pred[rows[s]]}) for s in SPLITS]
     preds = pd.concat(frames, ignore_index=True)
-    per = {s: regression_metrics(g["target"].to_numpy(), g["prediction"].to_numpy())
-           for s, g in preds.groupby("split", sort=False)}
-    for s in SPLITS:  # an empty split still gets its (nan) entry
-        per.setdefault(s, regression_metrics(np.zeros(0), np.zeros(0)))
-    metrics = {
-        "val_spearman": per["val"]["spearman"], "test_spearman": per["test"]["spearman"],
-        "test_pearson": per["test"]["pearson"], "test_mse": per["test"]["mse"], "test_mae": per["test"]["mae"],
-        "train_spearman": per["train"]["spearman"], "contributions": {}, "params": int(fitted.pop("params")),
-        "seconds_per_epoch": secs, "seconds_total": secs, "epochs": 1, "best_epoch": 1, "seed": cfg.seed,
-        "model": name, "modalities": TABULAR_INPUTS[name], "split": cfg.split,
-        "split_sizes": {s: int(len(splits[s])) for s in SPLITS}, "missing_media": 0, "world_size": 1,
-        "splits": per, "history": [], "fitted": fitted, "split_hash": split_hash(splits),
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    save_toml(out / "config.toml", {"train": cfg})
-    write_json(out / "splits.json", {s: [str(v) for v in splits[s]] for s in SPLITS})
-    write_json(out / "normalization.json", dataclasses.asdict(norm))
-    write_text(out / "predictions.csv", preds.to_csv(index=False))
-    write_json(out / "metrics.json", metrics)  # last: its presence marks the run finished
+    metrics = run_metrics(preds, splits, cfg=cfg, model=name, modalities=TABULAR_INPUTS[name],
+                          params=fitted.pop("params"), seconds_per_epoch=secs, seconds_total=secs, fitted=fitted)
+    write_run_inputs(out, cfg, splits, dataclasses.asdict(norm))
+    write_run_result(out, preds, metrics)
     return metrics
 
 
@@ -230,31 +214,15 @@ def run_ensemble(name: str, member_dirs: list[Path], cfg: TrainConfig, out_dir: 
         preds.append(p.loc[base["video_id"], "prediction"].to_numpy(np.float64))
     table = base[["video_id", "split", "target"]].copy()
     table["prediction"] = np.mean(preds, axis=0)
-    per = {s: regression_metrics(g["target"].to_numpy(), g["prediction"].to_numpy())
-           for s, g in table.groupby("split", sort=False)}
-    for s in SPLITS:
-        per.setdefault(s, regression_metrics(np.zeros(0), np.zeros(0)))
     members = [read_json(Path(d) / "metrics.json") for d in member_dirs]
     secs = time.perf_counter() - t0
-    splits = {s: np.asarray(v, dtype=object) for s, v in splits0.items()}
-    metrics = {
-        "val_spearman": per["val"]["spearman"], "test_spearman": per["test"]["spearman"],
-        "test_pearson": per["test"]["pearson"], "test_mse": per["test"]["mse"], "test_mae": per["test"]["mae"],
-        "train_spearman": per["train"]["spearman"], "contributions": {},
-        "params": int(sum(m.get("params", 0) for m in members)),
+    metrics = run_metrics(
+        table, splits0, cfg=cfg, model=name, params=sum(m.get("params", 0) for m in members),
+        modalities=list(dict.fromkeys(x for m in members for x in m.get("modalities", []))),
         # training cost of an ensemble is the sum of its members' (they are reused, not retrained)
-        "seconds_per_epoch": float(sum(m.get("seconds_per_epoch", 0.0) for m in members)),
-        "seconds_total": float(sum(m.get("seconds_total", 0.0) for m in members)) + secs,
-        "epochs": 1, "best_epoch": 1, "seed": cfg.seed, "model": name,
-        "modalities": list(dict.fromkeys(x for m in members for x in m.get("modalities", []))), "split": cfg.split,
-        "split_sizes": {s: int(len(splits[s])) for s in SPLITS}, "missing_media": 0, "world_size": 1,
-        "splits": per, "history": [], "members": [str(Path(d).parent.name) for d in member_dirs],
-        "averaged": "normalised predictions", "split_hash": split_hash(splits),
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    save_toml(out / "config.toml", {"train": cfg})
-    write_json(out / "splits.json", splits0)
-    write_json(out / "normalization.json", norm0)
-    write_text(out / "predictions.csv", table.to_csv(index=False))
-    write_json(out / "metrics.json", metrics)
+        seconds_per_epoch=sum(m.get("seconds_per_epoch", 0.0) for m in members),
+        seconds_total=sum(m.get("seconds_total", 0.0) for m in members) + secs,
+        members=[str(Path(d).parent.name) for d in member_dirs], averaged="normalised predictions")
+    write_run_inputs(out, cfg, splits0, norm0)
+    write_run_result(out, table, metrics)
     return metrics

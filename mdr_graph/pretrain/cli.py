@@ -79,7 +79,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from mdr_graph.graph_build.graph import load_graph
     from mdr_graph.pretrain.model import GATConfig, config_from_dict
-    from mdr_graph.pretrain.trainer import CHECKPOINT_FILE, train
+    from mdr_graph.pretrain.trainer import train
+    from mdr_graph.trainloop import CHECKPOINT_FILE
 
     out = Path(args.out)
     base = None

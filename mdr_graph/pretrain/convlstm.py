@@ -32,16 +32,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mdr_graph import trainloop
 from mdr_graph.config import resolve, save_toml
 from mdr_graph.encoders.convlstm import ConvLSTMAutoencoder, save_convlstm
 from mdr_graph.errors import UserError
-from mdr_graph.io import read_json, torch_load, torch_save, write_json
+from mdr_graph.io import read_json, write_json
 from mdr_graph.runlog import progress, set_seed, tensorboard_writer
 
 SECTION = "pretrain_visual"
 ARCH_FIELDS = ("hidden", "embed_dim", "kernel", "downsample", "grid")
 # Settings that may change when resuming (they do not change what was already trained).
-RESUMABLE_CHANGES = {"epochs", "patience", "log_images", "cache_mb"}
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "log_images", "cache_mb"})
 
 
 @dataclass
@@ -164,20 +165,17 @@ def reconstruction_strip(model: ConvLSTMAutoencoder, frames: Tensor) -> Tensor:
     return torch.cat(list(row.unbind(1)), dim=-1).clamp(0, 1)
 
 
-def _config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    return sorted(k for k in set(old) | set(new) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k))
-
-
 def pretrain_autoencoder(train: Sequence[Tensor] | Tensor, val: Sequence[Tensor] | Tensor, cfg: VisualPretrainConfig,
                          out_dir: str | Path, *, resume: bool = False, logdir: str | Path | None = None,
                          run_info: dict[str, Any] | None = None, log: Callable[[str], None] = print) -> dict:
     """Train the autoencoder on ``train`` clips (uint8 ``[F, 3, S, S]`` each), select on ``val``; write RUNDIR.
 
     The testable core of `mdr-graph pretrain-visual`: any sequence of clip tensors works
-    (a list, a stacked uint8 tensor, :class:`StoreFrames`). Returns the metrics dict.
+    (a list, a stacked uint8 tensor, :class:`StoreFrames`). Returns the metrics dict. The
+    epoch loop, early stopping, checkpoint.pt and --resume are :mod:`mdr_graph.trainloop`'s.
     """
     out = Path(out_dir)
-    ckpt_path = out / "checkpoint.pt"
+    ckpt_path = out / trainloop.CHECKPOINT_FILE
     if len(train) == 0:
         raise UserError("no training clips: the training split has no extracted frames")
     shape = check_clip_shape(train, cfg, "training")
@@ -193,19 +191,12 @@ def pretrain_autoencoder(train: Sequence[Tensor] | Tensor, val: Sequence[Tensor]
     set_seed(cfg.seed)
     model = build_autoencoder(cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    state: dict[str, Any] = {"epoch": 0, "history": [], "best_epoch": 0, "best_mse": math.inf, "bad": 0}
-    cfg_dict = dataclasses.asdict(cfg)
+    state = trainloop.TrainState(higher_is_better=False)  # reconstruction MSE: lower is better
     if resume and ckpt_path.exists():
-        ck = torch_load(ckpt_path)
-        diff = _config_differences(ck["args"], cfg_dict)
-        if diff:
-            raise UserError(f"cannot resume {out}: settings changed since it started ({', '.join(diff)}); "
-                            f"resume with the saved settings (--config {out / 'config.toml'}) or choose a new --out")
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        state = ck["state"]
-        torch.set_rng_state(ck["rng"])
-        log(f"resuming {out} after epoch {state['epoch']}")
+        ck = trainloop.load_checkpoint(ckpt_path, "pretrain-visual")
+        trainloop.check_same_settings(ck, cfg, RESUMABLE_CHANGES, ckpt_path)
+        state = trainloop.resume(ck, model, optimizer, ckpt_path)
+        log(f"resuming {out} after epoch {state.epoch}")
     elif resume:
         log(f"note: nothing to resume in {out}; starting a new run")
 
@@ -213,42 +204,39 @@ def pretrain_autoencoder(train: Sequence[Tensor] | Tensor, val: Sequence[Tensor]
     writer = tensorboard_writer(logdir or out / "tb")
     shown = gather(val if len(val) else train, torch.arange(min(cfg.log_images, len(val) or len(train))))
     n_params = sum(p.numel() for p in model.parameters())
-    if state["epoch"] == 0:
+    if state.epoch == 0:
         log(f"ConvLSTM autoencoder: {n_params:,} parameters; {len(train)} training clips, {len(val)} validation "
             f"clips of shape {list(shape)}")
+
+    def epoch_body(epoch: int) -> tuple[float, dict]:
+        t0 = time.perf_counter()
+        train_mse = train_epoch(model, optimizer, train, epoch_order(len(train), cfg.seed, epoch),
+                                cfg.batch_size, cfg.grad_clip, desc=f"epoch {epoch + 1}/{cfg.epochs}")
+        seconds = time.perf_counter() - t0
+        val_mse = evaluate_mse(model, val, cfg.batch_size) if len(val) else None
+        return (train_mse if val_mse is None else val_mse), {"train_mse": train_mse, "val_mse": val_mse,
+                                                              "seconds": seconds}
+
+    def end_epoch(epoch: int, record: dict, improved: bool) -> None:
+        if improved:
+            save_convlstm(out / "convlstm.pt", model, shape, epoch,
+                          extra={"pretrain_config": dataclasses.asdict(cfg), "val_mse": record["val_mse"],
+                                 "train_mse": record["train_mse"]})
+        trainloop.save_checkpoint(ckpt_path, model, optimizer, cfg, state, [trainloop.rng_state()])
+        writer.add_scalar("mse/train", record["train_mse"], epoch)
+        if record["val_mse"] is not None:
+            writer.add_scalar("mse/val", record["val_mse"], epoch)
+        writer.add_scalar("time/seconds_per_epoch", record["seconds"], epoch)
+        writer.add_images("reconstructions/input_then_reconstruction", reconstruction_strip(model, shown),
+                          epoch, dataformats="NCHW")
+        writer.flush()
+        write_json(out / "metrics.json", _metrics(state, cfg, len(train), len(val), shape, complete=False))
+        log(f"epoch {epoch}/{cfg.epochs}: train mse {record['train_mse']:.5f}, val mse "
+            f"{record['val_mse'] if record['val_mse'] is not None else math.nan:.5f}, "
+            f"{record['seconds']:.1f}s{'  (best)' if improved else ''}")
+
     try:
-        for epoch in range(state["epoch"], cfg.epochs):
-            if cfg.patience and state["bad"] >= cfg.patience:
-                break
-            t0 = time.perf_counter()
-            train_mse = train_epoch(model, optimizer, train, epoch_order(len(train), cfg.seed, epoch),
-                                    cfg.batch_size, cfg.grad_clip, desc=f"epoch {epoch + 1}/{cfg.epochs}")
-            seconds = time.perf_counter() - t0
-            val_mse = evaluate_mse(model, val, cfg.batch_size)
-            score = val_mse if len(val) else train_mse
-            improved = score < state["best_mse"]
-            state["history"].append({"epoch": epoch + 1, "train_mse": train_mse,
-                                     "val_mse": val_mse if len(val) else None, "seconds": seconds})
-            state["epoch"] = epoch + 1
-            if improved:
-                state.update(best_epoch=epoch + 1, best_mse=score, bad=0)
-                save_convlstm(out / "convlstm.pt", model, shape, epoch + 1,
-                              extra={"pretrain_config": cfg_dict, "val_mse": val_mse if len(val) else None,
-                                     "train_mse": train_mse})
-            else:
-                state["bad"] += 1
-            torch_save(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                   "epoch": epoch + 1, "args": cfg_dict, "state": state, "rng": torch.get_rng_state()})
-            writer.add_scalar("mse/train", train_mse, epoch + 1)
-            if len(val):
-                writer.add_scalar("mse/val", val_mse, epoch + 1)
-            writer.add_scalar("time/seconds_per_epoch", seconds, epoch + 1)
-            writer.add_images("reconstructions/input_then_reconstruction", reconstruction_strip(model, shown),
-                              epoch + 1, dataformats="NCHW")
-            writer.flush()
-            write_json(out / "metrics.json", _metrics(state, cfg, len(train), len(val), shape, complete=False))
-            log(f"epoch {epoch + 1}/{cfg.epochs}: train mse {train_mse:.5f}, val mse {val_mse:.5f}, "
-                f"{seconds:.1f}s{'  (best)' if improved else ''}")
+        trainloop.run_epochs(epoch_body, end_epoch, state, cfg.epochs, cfg.patience, desc="pretrain-visual")
     finally:
         writer.close()
     metrics = _metrics(state, cfg, len(train), len(val), shape, complete=True)
@@ -257,15 +245,16 @@ def pretrain_autoencoder(train: Sequence[Tensor] | Tensor, val: Sequence[Tensor]
     return metrics
 
 
-def _metrics(state: dict, cfg: VisualPretrainConfig, n_train: int, n_val: int, shape: tuple, complete: bool) -> dict:
-    hist = state["history"]
+def _metrics(state: trainloop.TrainState, cfg: VisualPretrainConfig, n_train: int, n_val: int, shape: tuple,
+             complete: bool) -> dict:
+    hist = state.history
     secs = [h["seconds"] for h in hist]
     return {
         "train_mse": [h["train_mse"] for h in hist],
         "val_mse": [h["val_mse"] for h in hist],
-        "best_epoch": state["best_epoch"], "best_mse": state["best_mse"],
+        "best_epoch": state.best_epoch, "best_mse": state.best,
         "best_on": "val" if n_val else "train",
-        "epochs": state["epoch"], "seconds_per_epoch": float(np.mean(secs)) if secs else 0.0,
+        "epochs": state.epoch, "seconds_per_epoch": float(np.mean(secs)) if secs else 0.0,
         "seconds_total": float(np.sum(secs)), "seed": cfg.seed, "n_train": n_train, "n_val": n_val,
         "clip_shape": list(shape), "complete": complete, "history": hist,
     }

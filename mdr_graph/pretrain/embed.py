@@ -64,7 +64,7 @@ COLUMNS = ("video_id", "song_id", "in_graph", "new_song", "embedding")
 # ----------------------------------------------------------------------------- loading
 
 def _gat_file(path: str | Path) -> Path:
-    from mdr_graph.pretrain.trainer import GAT_FILE
+    from mdr_graph.pretrain.gat_file import GAT_FILE
 
     path = Path(path)
     if path.is_dir():
@@ -85,15 +85,10 @@ def load_gat(path: str | Path) -> tuple[torch.nn.Module, dict]:
     """
     from mdr_graph.io import torch_load
     from mdr_graph.pretrain.model import build_model, config_from_dict
-    from mdr_graph.pretrain.trainer import GAT_FORMAT, GAT_FORMAT_VERSION, unpack_ids
+    from mdr_graph.pretrain.gat_file import check_payload, unpack_ids
 
     path = _gat_file(path)
-    p = torch_load(path)  # a truncated or foreign file is a one-line UserError
-    if not isinstance(p, dict) or p.get("format") != GAT_FORMAT:
-        raise UserError(f"{path} is not a GAT checkpoint written by `mdr-graph pretrain`")
-    if p.get("format_version") != GAT_FORMAT_VERSION:
-        raise UserError(f"{path} has GAT format {p.get('format_version')} (the song-video GAT of an earlier "
-                        f"version), this version reads {GAT_FORMAT_VERSION}; re-run `mdr-graph pretrain`")
+    p = check_payload(torch_load(path), path)  # a truncated or foreign file is a one-line UserError
     cfg = config_from_dict(p["config"])
     relations = [tuple(r) for r in p["relations"]]
     encoder, decoders = build_model(p["node_types"], relations, p["in_dims"], cfg)

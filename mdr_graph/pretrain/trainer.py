@@ -16,16 +16,18 @@ gradient is the mean over every scored pair of the step. Evaluation is sharded: 
 ``r`` scores ``pairs[r::world]`` and the scores are gathered before any metric is
 computed. Rank 0 alone writes files.
 
+The epoch loop, early stopping, ``checkpoint.pt`` and ``--resume`` are the shared skeleton
+of :mod:`mdr_graph.trainloop`; this module holds the link-prediction epoch and evaluation.
+
 Files in RUNDIR: ``checkpoint.pt`` (last epoch: weights, optimizer, RNG states, early
 stopping state; rewritten every epoch), ``gat.pt`` (best weights plus everything needed
-to rebuild the model), ``metrics.json``, ``test_edges.csv`` and ``config.toml``.
+to rebuild the model, format in :mod:`mdr_graph.pretrain.gat_file`), ``metrics.json``,
+``test_edges.csv`` and ``config.toml``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import random
 import time
 from pathlib import Path
 from typing import Callable
@@ -37,36 +39,23 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from mdr_graph import distributed as ddp
+from mdr_graph import trainloop
 from mdr_graph.config import save_toml
 from mdr_graph.errors import UserError
 from mdr_graph.io import atomic_path, torch_load, torch_save, write_json
 from mdr_graph.pretrain import metrics as M
+from mdr_graph.pretrain.gat_file import GAT_FILE, gat_payload
 from mdr_graph.pretrain.batching import khop_subgraph
 from mdr_graph.pretrain.linksplit import EdgeSet, LinkSplit, fingerprint, negative_pools, sample_negatives, split_links
 from mdr_graph.pretrain.model import GATConfig, HeteroGAT, LinkDecoders, build_model, feature_stats
 from mdr_graph.pretrain.parts import GraphParts, both_directions, graph_parts
 from mdr_graph.runlog import peak_rss_mb, progress, set_seed, tensorboard_writer
 
-GAT_FILE = "gat.pt"
-CHECKPOINT_FILE = "checkpoint.pt"
-GAT_FORMAT = "mdr-graph-gat"
-GAT_FORMAT_VERSION = 2  # 2: heterogeneous (node types, relations, one decoder per relation); 1: song-video only
 # Settings a resumed run may change: they do not alter what was already computed.
-RESUMABLE_CHANGES = {"epochs", "patience", "device", "bf16"}
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "device", "bf16"})
 MRR_QUERIES = 1000  # test videos ranked against every entity of the relation for MRR / hits@k
 
-__all__ = ["train", "graph_parts", "GAT_FILE", "CHECKPOINT_FILE"]
-
-
-def pack_ids(ids: list[str]) -> str | list[str]:
-    """Node ids as one newline-joined string: pickling one string is ~100x faster than 3M small ones."""
-    return "\n".join(ids) if not any("\n" in i for i in ids) else list(ids)
-
-
-def unpack_ids(packed: str | list[str], n: int) -> list[str]:
-    if isinstance(packed, list):
-        return packed
-    return packed.split("\n") if n else []
+__all__ = ["train", "graph_parts"]
 
 
 class LinkModel(nn.Module):
@@ -135,49 +124,15 @@ def score_stage(model: LinkModel, parts: GraphParts, edges: dict, degrees: dict[
     return {r: full[rel_of == k] for k, r in enumerate(rels)}
 
 
-# ----------------------------------------------------------------------------- checkpoints
+# ----------------------------------------------------------------------------- resume checks
 
-def rng_state(neg_gen: torch.Generator) -> dict:
-    np_state = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "negatives": neg_gen.get_state(), "python": random.getstate(),
-            "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]]}
-
-
-def restore_rng(state: dict, neg_gen: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    neg_gen.set_state(state["negatives"])
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
-
-
-def gat_payload(encoder: HeteroGAT, decoders: LinkDecoders, cfg: GATConfig, parts: GraphParts, extra: dict) -> dict:
-    """Everything ``embed.load_gat`` needs to rebuild the model, as weights_only-loadable data."""
-    return {
-        "format": GAT_FORMAT, "format_version": GAT_FORMAT_VERSION,
-        "encoder": encoder.state_dict(), "decoder": decoders.state_dict(),
-        "config": dataclasses.asdict(cfg), "in_dims": dict(encoder.in_dims),
-        "node_types": list(encoder.node_types), "relations": [list(r) for r in encoder.relations],
-        "embedding_dim": encoder.out_dim, "feature_names": parts.feature_names,
-        "num_nodes": parts.num_nodes, "ids": {t: pack_ids(parts.ids[t]) for t in parts.node_types},
-        **extra,
-    }
-
-
-def _check_resumable(saved: dict, cfg: GATConfig, fingerprint: str, ckpt: Path, world_size: int) -> None:
-    if saved.get("world_size", 1) != world_size:
-        raise UserError(f"{ckpt} was trained by {saved.get('world_size', 1)} process(es) and this run has "
+def _check_resumable(ck: dict, fingerprint: str, ckpt: Path, world_size: int) -> None:
+    """What only the GAT's resume needs on top of the shared settings check."""
+    if ck["world_size"] != world_size:
+        raise UserError(f"{ckpt} was trained by {ck['world_size']} process(es) and this run has "
                         f"{world_size}: the link batches are dealt out per process, so resume with the "
                         "same --nproc_per_node (and --nnodes)")
-    now = dataclasses.asdict(cfg)
-    changed = sorted(k for k, v in saved["config"].items() if k not in RESUMABLE_CHANGES and now.get(k) != v)
-    if changed:
-        was = ", ".join(f"{k}={saved['config'][k]!r}" for k in changed)
-        free = ", ".join(sorted(RESUMABLE_CHANGES))
-        raise UserError(f"{ckpt} was trained with different settings ({was}); --resume continues a run with its "
-                        f"own settings (only {free} may change). Drop the conflicting flags or start a new --out")
-    if saved["split_fingerprint"] != fingerprint:
+    if ck.get("split_fingerprint") != fingerprint:
         raise UserError(f"{ckpt} was trained on a different graph or link split; resume with the same --graph "
                         "or start a new --out")
 
@@ -202,7 +157,7 @@ def train(data: HeteroData, cfg: GATConfig, rundir: str | Path, *, logdir: str |
     info = ddp.init_from_env(cfg.device)
     device = ddp.device_for(info, cfg.device)  # graph tensors stay on the CPU; batches move at the model boundary
     rundir.mkdir(parents=True, exist_ok=True)
-    ckpt_path, gat_path = rundir / CHECKPOINT_FILE, rundir / GAT_FILE
+    ckpt_path, gat_path = rundir / trainloop.CHECKPOINT_FILE, rundir / GAT_FILE
     if ckpt_path.exists() and not resume:
         raise UserError(f"{rundir} already holds a run ({ckpt_path.name}); pass --resume to continue it "
                         "or choose another --out")
@@ -224,28 +179,24 @@ def train(data: HeteroData, cfg: GATConfig, rundir: str | Path, *, logdir: str |
                                     cfg, stats)
     model = LinkModel(encoder, decoders).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    neg_gen = torch.Generator().manual_seed(cfg.seed + 7919 + info.rank)  # per-rank negatives
-    order_gen = torch.Generator().manual_seed(cfg.seed + 104723)         # the same batch order on every rank
+    generators = {"negatives": torch.Generator().manual_seed(cfg.seed + 7919 + info.rank),  # per-rank negatives
+                  "order": torch.Generator().manual_seed(cfg.seed + 104723)}  # the same batch order on every rank
 
-    state = {"epoch": 0, "best_auc": -1.0, "best_epoch": -1, "bad_epochs": 0, "stopped_early": False,
-             "history": [], "best_val": {}}
-    if resume and ckpt_path.exists():
-        saved = torch_load(ckpt_path)
-        _check_resumable(saved, cfg, fp, ckpt_path, info.world_size)
-        encoder.load_state_dict(saved["encoder"])
-        decoders.load_state_dict(saved["decoder"])
-        optimizer.load_state_dict(saved["optimizer"])
-        restore_rng(saved["rng_by_rank"][info.rank] if "rng_by_rank" in saved else saved["rng"], neg_gen)
-        order_gen.set_state(saved["order_rng"])
-        state = saved["state"]
+    state = trainloop.TrainState(higher_is_better=True)  # early stopping on the mean validation AUC
+    resumed = resume and ckpt_path.exists()
+    if resumed:
+        ck = trainloop.load_checkpoint(ckpt_path, "pretrain")
+        _check_resumable(ck, fp, ckpt_path, info.world_size)
+        trainloop.check_same_settings(ck, cfg, RESUMABLE_CHANGES, ckpt_path)
+        state = trainloop.resume(ck, model, optimizer, ckpt_path, info.rank, generators)
         if info.is_main:
-            print(f"resuming {rundir} after epoch {state['epoch']} (best val AUC {state['best_auc']:.4f} "
-                  f"at epoch {state['best_epoch']})")
+            print(f"resuming {rundir} after epoch {state.epoch} (best val AUC {state.best:.4f} "
+                  f"at epoch {state.best_epoch})")
     train_model: nn.Module = model
     if info.enabled:
         # find_unused_parameters: a batch without links of one relation leaves its decoder unused.
         train_model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
-        if not (resume and ckpt_path.exists()):
+        if not resumed:
             torch.manual_seed(cfg.seed + info.rank)  # per-rank dropout; weights were broadcast from rank 0
     if info.is_main:
         save_toml(rundir / "config.toml", {"pretrain": cfg, "inputs": {"graph": graph_source},
@@ -256,53 +207,41 @@ def train(data: HeteroData, cfg: GATConfig, rundir: str | Path, *, logdir: str |
     val_deg = encoder.degrees(val_mp, parts.num_nodes)
     train_deg = encoder.degrees(train_mp, parts.num_nodes)
     val_pairs = {r: splits[r].pairs("val") for r in splits}
-    bar = progress(range(state["epoch"], cfg.epochs), desc="pretrain", unit="epoch",
-                   initial=state["epoch"], total=cfg.epochs, disable=not info.is_main or None)
-    try:
-        for epoch in bar:
-            if state["stopped_early"]:
-                break
-            t0 = time.perf_counter()
-            loss = _train_epoch(train_model, optimizer, parts, splits, train_mp, train_deg, links, neg_gen,
-                                order_gen, cfg, info, device)
-            t1 = time.perf_counter()
-            logits = score_stage(model, parts, val_mp, val_deg, {r: p for r, (p, _) in val_pairs.items()},
-                                 cfg.batch_edges, info, device)
-            per = {r: M.link_metrics(val_pairs[r][1].numpy(), logits[r].numpy()) for r in splits}
-            val = {k: float(np.mean([m[k] for m in per.values()])) for k in ("auc", "ap", "mse")}
-            t2 = time.perf_counter()
-            improved = val["auc"] > state["best_auc"]
+
+    def epoch_body(epoch: int) -> tuple[float, dict]:
+        t0 = time.perf_counter()
+        loss = _train_epoch(train_model, optimizer, parts, splits, train_mp, train_deg, links,
+                            generators["negatives"], generators["order"], cfg, info, device)
+        t1 = time.perf_counter()
+        logits = score_stage(model, parts, val_mp, val_deg, {r: p for r, (p, _) in val_pairs.items()},
+                             cfg.batch_edges, info, device)
+        per = {r: M.link_metrics(val_pairs[r][1].numpy(), logits[r].numpy()) for r in splits}
+        val = {k: float(np.mean([m[k] for m in per.values()])) for k in ("auc", "ap", "mse")}
+        return val["auc"], {"loss": loss, "val_auc": val["auc"], "val_ap": val["ap"], "val_mse": val["mse"],
+                            **{f"val_auc_{r}": m["auc"] for r, m in per.items()},
+                            "train_s": t1 - t0, "val_s": time.perf_counter() - t1}
+
+    def end_epoch(epoch: int, record: dict, improved: bool) -> None:
+        rngs = ddp.gather(trainloop.rng_state(generators), info)  # each rank's generators, for --resume
+        if info.is_main:
             if improved:
-                state.update(best_auc=val["auc"], best_epoch=epoch + 1, bad_epochs=0, best_val=val)
-                if info.is_main:
-                    torch_save(gat_path, gat_payload(encoder, decoders, cfg, parts, {
-                        "epoch": epoch + 1, "val": val, "split_fingerprint": fp, "graph": graph_source,
-                        "world_size": info.world_size}))
-            else:
-                state["bad_epochs"] += 1
-            state["stopped_early"] = state["bad_epochs"] >= cfg.patience
-            record = {"epoch": epoch + 1, "loss": loss, "val_auc": val["auc"], "val_ap": val["ap"],
-                      "val_mse": val["mse"], **{f"val_auc_{r}": m["auc"] for r, m in per.items()},
-                      "train_s": t1 - t0, "val_s": t2 - t1}
-            state["history"].append(record)
-            state["epoch"] = epoch + 1
-            rngs = ddp.gather(rng_state(neg_gen), info)  # each rank's negatives stream, for --resume
-            if info.is_main:
-                torch_save(ckpt_path, {"encoder": encoder.state_dict(), "decoder": decoders.state_dict(),
-                                       "optimizer": optimizer.state_dict(), "config": dataclasses.asdict(cfg),
-                                       "state": state, "rng": rngs[0], "rng_by_rank": rngs,
-                                       "order_rng": order_gen.get_state(),
-                                       "world_size": info.world_size, "split_fingerprint": fp})
-                _log_epoch(writer, epoch + 1, record, optimizer)
-                bar.set_postfix(loss=f"{loss:.4f}", val_auc=f"{val['auc']:.4f}", best=state["best_epoch"])
-                if on_epoch_end is not None:
-                    on_epoch_end(epoch + 1, record)
-            ddp.barrier(info)
+                val = {k: record[f"val_{k}"] for k in ("auc", "ap", "mse")}
+                torch_save(gat_path, gat_payload(encoder, decoders, cfg, parts, {
+                    "epoch": epoch, "val": val, "split_fingerprint": fp, "graph": graph_source,
+                    "world_size": info.world_size}))
+            trainloop.save_checkpoint(ckpt_path, model, optimizer, cfg, state, rngs, split_fingerprint=fp)
+            _log_epoch(writer, epoch, record, optimizer)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, record)
+        ddp.barrier(info)
+
+    try:
+        trainloop.run_epochs(epoch_body, end_epoch, state, cfg.epochs, cfg.patience, desc="pretrain",
+                             show=info.is_main)
     finally:
         if writer is not None:
             writer.flush()
             writer.close()
-        bar.close()
 
     metrics = _finish(rundir, gat_path, cfg, parts, splits, state, graph_source, fp, info, device)
     ddp.cleanup(info)
@@ -400,7 +339,8 @@ def degree_heuristic(train_degree: Tensor, val: tuple[Tensor, Tensor], test: tup
 
 
 def _finish(rundir: Path, gat_path: Path, cfg: GATConfig, parts: GraphParts, splits: dict[str, LinkSplit],
-            state: dict, graph_source: str, fp: str, info: ddp.DistInfo, device: torch.device) -> dict:
+            state: trainloop.TrainState, graph_source: str, fp: str, info: ddp.DistInfo, device: torch.device
+            ) -> dict:
     """Evaluate the best weights on every relation's test links; rank 0 writes metrics.json and test_edges.csv.
 
     Every rank returns the same metrics.
@@ -481,7 +421,7 @@ def _finish(rundir: Path, gat_path: Path, cfg: GATConfig, parts: GraphParts, spl
         vals = [m[key] for m in relations.values() if key in m]
         return float(np.mean(vals)) if vals else float("nan")
 
-    hist = state["history"]
+    hist = state.history
     # Top-level numbers are the mean over relations (on a song-only graph: the song relation's own).
     metrics = {
         **{k: mean(k) for k in ("val_auc", "val_ap", "val_mse", "test_auc", "test_ap", "test_mse",
@@ -489,7 +429,7 @@ def _finish(rundir: Path, gat_path: Path, cfg: GATConfig, parts: GraphParts, spl
         "beats_degree_baseline": all(m["beats_degree_baseline"] for m in relations.values()),
         **({k: mean(k) for k in ("test_mrr", "degree_baseline_mrr")} if full_z is not None else {}),
         "relations": relations,
-        "epochs": state["epoch"], "best_epoch": state["best_epoch"], "stopped_early": state["stopped_early"],
+        "epochs": state.epoch, "best_epoch": state.best_epoch, "stopped_early": state.stopped(cfg.patience),
         "seconds_per_epoch": float(np.mean([h["train_s"] + h["val_s"] for h in hist])) if hist else float("nan"),
         "train_seconds_per_epoch": float(np.mean([h["train_s"] for h in hist])) if hist else float("nan"),
         "peak_rss_mb": max(peak), "peak_rss_mb_per_rank": peak, "world_size": info.world_size,

@@ -4,9 +4,11 @@
 validation Spearman → best checkpoint → predictions for every split → metrics.json,
 TensorBoard (scalars, validation contributions, scatter, hparams). The test split is
 predicted once, at the end; per-epoch contributions are the validation split's. Every
-epoch also writes ``checkpoint.pt`` (model, optimizer, epoch, config, RNG state), so
+epoch also writes ``checkpoint.pt`` (model, optimizer, settings, state, RNG states), so
 ``resume=True`` continues an interrupted run and reproduces the uninterrupted one exactly.
-Under torchrun the model is wrapped in DistributedDataParallel; rank 0 alone writes.
+The epoch loop, early stopping, checkpoint and resume are :mod:`mdr_graph.trainloop`'s;
+the run files are :mod:`mdr_graph.train.run_files`'. Under torchrun the model is wrapped
+in DistributedDataParallel; rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -22,14 +24,15 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from mdr_graph import distributed as ddp
-from mdr_graph.config import save_toml
+from mdr_graph import trainloop
 from mdr_graph.errors import UserError
-from mdr_graph.io import torch_load, torch_save, write_json, write_text
-from mdr_graph.runlog import progress, set_seed, tensorboard_writer
+from mdr_graph.io import torch_load, torch_save
+from mdr_graph.runlog import set_seed, tensorboard_writer
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.inputs import Prepared, prepare
 from mdr_graph.train.metrics import regression_metrics
-from mdr_graph.train.runcheck import check_resumable, check_settings
+from mdr_graph.train.run_files import run_metrics, write_run_inputs, write_run_result
+from mdr_graph.train.runcheck import RUN_ONLY, check_settings
 from mdr_graph.train.splits import SPLITS
 
 LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": lambda p, t: F.huber_loss(p, t, delta=0.1)}
@@ -159,9 +162,7 @@ def _contrib_means(contrib: np.ndarray | None, present: np.ndarray, modalities: 
 
 
 def save_run_inputs(out: Path, cfg: TrainConfig, prep: Prepared) -> None:
-    save_toml(out / "config.toml", {"train": cfg})
-    write_json(out / "splits.json", {s: [str(v) for v in prep.splits[s]] for s in SPLITS})
-    write_json(out / "normalization.json", dataclasses.asdict(prep.normalizer))
+    write_run_inputs(out, cfg, prep.splits, dataclasses.asdict(prep.normalizer))
     if prep.fitted is not None and prep.fitted.ridge is not None:   # what `predict` applies to new text
         prep.fitted.ridge.save(out)
     if prep.fitted is not None and prep.fitted.gbdt_model is not None:
@@ -175,7 +176,7 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
     info = ddp.init_from_env(cfg.device)
     device = ddp.device_for(info, cfg.device)
     out = Path(out_dir)
-    ckpt_path = out / "checkpoint.pt"
+    ckpt_path = out / trainloop.CHECKPOINT_FILE
     if resume and not ckpt_path.exists():
         raise UserError(f"--resume: no checkpoint at {ckpt_path}")
     if not resume and (out / "metrics.json").exists():
@@ -189,22 +190,16 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
         fit_input_stats(model, prep.datasets["train"], cfg, device)
     optim = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                              weight_decay=cfg.weight_decay, foreach=True)
-    state = {"epoch": 0, "best": -np.inf, "best_epoch": 0, "bad": 0, "history": []}
+    state = trainloop.TrainState(higher_is_better=True)  # early stopping on validation Spearman
     if resume:
-        ck = torch_load(ckpt_path)
-        check_resumable(ck, cfg, ckpt_path)
-        try:
-            model.load_state_dict(ck["model"])
-            optim.load_state_dict(ck["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise UserError(f"--resume: {ckpt_path} does not fit the model these settings build "
-                            f"({str(e).splitlines()[0][:160]}); train into a new --out") from None
-        state = ck["state"]
-        torch.set_rng_state(ck["rng"])
+        ck = trainloop.load_checkpoint(ckpt_path, "train")
+        trainloop.check_same_settings(ck, cfg, RUN_ONLY, ckpt_path)
+        state = trainloop.resume(ck, model, optim, ckpt_path, info.rank)
     train_model = model
     if info.enabled:
         train_model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
-        torch.manual_seed(cfg.seed + info.rank)  # per-rank dropout; weights were broadcast from rank 0
+        if not resume:
+            torch.manual_seed(cfg.seed + info.rank)  # per-rank dropout; weights were broadcast from rank 0
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_run_inputs(out, cfg, prep)
@@ -214,75 +209,78 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
                 f"features; their media modalities are masked (counted as missing_media in metrics.json)")
         print(f"note: {note}")
         writer.add_text("data/missing_media", note)
-    train_ds = prep.datasets["train"]
+    val_ds = prep.datasets["val"]
     loss_fn = LOSSES[cfg.loss]
-    start = cfg.epochs if state["bad"] >= cfg.patience else state["epoch"]  # resumed after early stop
-    bar = progress(range(start, cfg.epochs), desc="train", unit="epoch",
-                   initial=state["epoch"], total=cfg.epochs, disable=not info.is_main or None)
-    for epoch in bar:
+    last = {}  # the epoch's validation predictions, for the scatter plots
+
+    def epoch_body(epoch: int) -> tuple[float, dict]:
         t0 = time.perf_counter()
-        model.train()
-        # The same seeded permutation on one process or many: each global batch of
-        # `batch_size` is split across ranks, so DDP follows the single-process run.
-        sampler = DistributedSampler(train_ds, num_replicas=info.world_size, rank=info.rank, shuffle=True,
-                                     seed=cfg.seed)
-        sampler.set_epoch(epoch)
-        loader = DataLoader(train_ds, batch_size=max(1, cfg.batch_size // info.world_size), sampler=sampler,
-                            num_workers=cfg.num_workers)
-        total, n = 0.0, 0
-        for batch in loader:
-            inputs, present, target = _to(batch, device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                pred = train_model(inputs, present).pred
-            loss = loss_fn(pred.float(), target.float())
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
-            total += loss.item() * len(target)
-            n += len(target)
-        if info.enabled:  # the epoch's training loss over all ranks
-            total, n = (sum(x) for x in zip(*ddp.gather((total, n), info)))
+        train_loss = train_epoch(train_model, optim, prep.datasets["train"], loss_fn, cfg, epoch, info, device)
         # Contributions are logged from the validation split: the test split is touched once, at the end.
-        val_pred, val_contrib, val_present = predict(model, prep.datasets["val"], cfg, device, info)
-        val_t = prep.datasets["val"].targets
-        vm = regression_metrics(val_t, val_pred)
-        vm["loss"] = float(loss_fn(torch.tensor(val_pred), torch.tensor(val_t, dtype=torch.float64)))
-        secs = time.perf_counter() - t0
-        score = vm["spearman"] if np.isfinite(vm["spearman"]) else -np.inf
-        improved = score > state["best"]
-        if improved:
-            state.update(best=score, best_epoch=epoch + 1, bad=0)
-        else:
-            state["bad"] += 1
-        contrib = _contrib_means(val_contrib, val_present, cfg.modalities)
-        state["history"].append({"epoch": epoch + 1, "train_loss": total / max(n, 1), "val_loss": vm["loss"],
-                                 "val_spearman": vm["spearman"], "seconds": secs, "contributions": contrib})
-        state["epoch"] = epoch + 1
+        val_pred, val_contrib, val_present = predict(model, val_ds, cfg, device, info)
+        vm = regression_metrics(val_ds.targets, val_pred)
+        val_loss = float(loss_fn(torch.tensor(val_pred), torch.tensor(val_ds.targets, dtype=torch.float64)))
+        last["pred"] = val_pred
+        return vm["spearman"], {"train_loss": train_loss, "val_loss": val_loss, "val_spearman": vm["spearman"],
+                                "seconds": time.perf_counter() - t0,
+                                "contributions": _contrib_means(val_contrib, val_present, cfg.modalities)}
+
+    def end_epoch(epoch: int, record: dict, improved: bool) -> None:
+        rngs = ddp.gather(trainloop.rng_state(), info)  # each rank's generators, for --resume
         if info.is_main:
-            writer.add_scalar("loss/train", total / max(n, 1), epoch + 1)
-            writer.add_scalar("loss/val", vm["loss"], epoch + 1)
-            writer.add_scalar("spearman/val", vm["spearman"], epoch + 1)
-            writer.add_scalar("lr", optim.param_groups[0]["lr"], epoch + 1)
-            for m, c in contrib.items():
-                writer.add_scalar(f"contribution/{m}", c, epoch + 1)
-            if len(val_t):  # every evaluation: a cheap numpy image; the matplotlib figure when it improves
-                writer.add_image("val/pred_vs_true_every_epoch", scatter_image(val_t, val_pred), epoch + 1)
-            if len(val_t) and improved:  # a figure costs ~0.5 s: draw it when the model changes
-                writer.add_figure("val/pred_vs_true", _scatter_figure(val_t, val_pred, f"epoch {epoch + 1}"),
-                                  epoch + 1)
+            log_epoch(writer, epoch, record, optim, val_ds.targets, last["pred"], improved)
             if improved or not (out / "model.pt").exists():
-                torch_save(out / "model.pt", model_checkpoint(model, cfg, prep, epoch + 1))
-            torch_save(ckpt_path, {"model": model.state_dict(), "optimizer": optim.state_dict(), "epoch": epoch + 1,
-                                   "args": dataclasses.asdict(cfg), "state": state, "rng": torch.get_rng_state()})
-            bar.set_postfix(loss=f"{total / max(n, 1):.4f}", val_rho=f"{vm['spearman']:.3f}")
+                torch_save(out / "model.pt", model_checkpoint(model, cfg, prep, epoch))
+            trainloop.save_checkpoint(ckpt_path, model, optim, cfg, state, rngs)
         ddp.barrier(info)
-        if state["bad"] >= cfg.patience:
-            break
+
+    trainloop.run_epochs(epoch_body, end_epoch, state, cfg.epochs, cfg.patience, desc="train", show=info.is_main)
     metrics = finish(model, cfg, prep, state, out, device, info, writer)
     if writer is not None:
         writer.close()
     ddp.cleanup(info)
     return metrics
+
+
+def train_epoch(model: torch.nn.Module, optim: torch.optim.Optimizer, dataset, loss_fn, cfg: TrainConfig,
+                epoch: int, info: ddp.DistInfo, device: torch.device) -> float:
+    """One pass over the training split; returns the mean training loss per video (over all ranks)."""
+    model.train()
+    # The same seeded permutation on one process or many: each global batch of
+    # `batch_size` is split across ranks, so DDP follows the single-process run.
+    sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=cfg.seed)
+    sampler.set_epoch(epoch)
+    loader = DataLoader(dataset, batch_size=max(1, cfg.batch_size // info.world_size), sampler=sampler,
+                        num_workers=cfg.num_workers)
+    total, n = 0.0, 0
+    for batch in loader:
+        inputs, present, target = _to(batch, device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            pred = model(inputs, present).pred
+        loss = loss_fn(pred.float(), target.float())
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        total += loss.item() * len(target)
+        n += len(target)
+    if info.enabled:  # the epoch's training loss over all ranks
+        total, n = (sum(x) for x in zip(*ddp.gather((total, n), info)))
+    return total / max(n, 1)
+
+
+def log_epoch(writer, epoch: int, record: dict, optim, val_target: np.ndarray, val_pred: np.ndarray,
+              improved: bool) -> None:
+    """TensorBoard: losses, validation Spearman, learning rate, validation contributions and scatter plots."""
+    writer.add_scalar("loss/train", record["train_loss"], epoch)
+    writer.add_scalar("loss/val", record["val_loss"], epoch)
+    writer.add_scalar("spearman/val", record["val_spearman"], epoch)
+    writer.add_scalar("lr", optim.param_groups[0]["lr"], epoch)
+    for m, c in record["contributions"].items():
+        writer.add_scalar(f"contribution/{m}", c, epoch)
+    if len(val_target):  # every evaluation: a cheap numpy image; the matplotlib figure when it improves
+        writer.add_image("val/pred_vs_true_every_epoch", scatter_image(val_target, val_pred), epoch)
+    if len(val_target) and improved:  # a figure costs ~0.5 s: draw it when the model changes
+        writer.add_figure("val/pred_vs_true", _scatter_figure(val_target, val_pred, f"epoch {epoch}"), epoch)
 
 
 def check_splits(prep: Prepared, cfg: TrainConfig) -> None:
@@ -343,12 +341,8 @@ def split_predictions(model, cfg, prep: Prepared, device, info=None) -> tuple[pd
     return pd.concat(frames, ignore_index=True), contribs
 
 
-def split_metrics(preds: pd.DataFrame) -> dict[str, dict]:
-    return {s: regression_metrics(g["target"].to_numpy(), g["prediction"].to_numpy())
-            for s, g in preds.groupby("split", sort=False)}
-
-
-def finish(model, cfg: TrainConfig, prep: Prepared, state: dict, out: Path, device, info, writer) -> dict:
+def finish(model, cfg: TrainConfig, prep: Prepared, state: trainloop.TrainState, out: Path, device, info,
+           writer) -> dict:
     ddp.barrier(info)  # rank 0 wrote model.pt; every rank reloads the best weights
     best = torch_load(out / "model.pt")
     if "gat_state" in best:  # --finetune-gat: the fusion model and the GAT are stored apart
@@ -357,23 +351,14 @@ def finish(model, cfg: TrainConfig, prep: Prepared, state: dict, out: Path, devi
     else:
         model.load_state_dict(best["model"])
     preds, contribs = split_predictions(model, cfg, prep, device, info)
-    per = split_metrics(preds)
-    hist = state["history"]
-    metrics = {
-        "val_spearman": per["val"]["spearman"], "test_spearman": per["test"]["spearman"],
-        "test_pearson": per["test"]["pearson"], "test_mse": per["test"]["mse"], "test_mae": per["test"]["mae"],
-        "train_spearman": per["train"]["spearman"],
-        "contributions": contribs["test"], "params": count_params(model),
-        "seconds_per_epoch": float(np.mean([h["seconds"] for h in hist])) if hist else 0.0,
-        "seconds_total": float(np.sum([h["seconds"] for h in hist])) if hist else 0.0,
-        "epochs": state["epoch"], "best_epoch": state["best_epoch"], "seed": cfg.seed,
-        "model": cfg.model, "modalities": list(cfg.modalities), "split": cfg.split,
-        "split_sizes": {s: int(len(prep.splits[s])) for s in SPLITS}, "missing_media": prep.missing_media,
-        "world_size": info.world_size, "splits": per, "history": hist,
-    }
+    secs = [h["seconds"] for h in state.history]
+    metrics = run_metrics(preds, prep.splits, cfg=cfg, model=cfg.model, modalities=cfg.modalities,
+                          params=count_params(model), seconds_per_epoch=float(np.mean(secs)) if secs else 0.0,
+                          seconds_total=float(np.sum(secs)) if secs else 0.0, epochs=state.epoch,
+                          best_epoch=state.best_epoch, contributions=contribs["test"],
+                          missing_media=prep.missing_media, world_size=info.world_size, history=state.history)
     if info.is_main:
-        write_text(out / "predictions.csv", preds.to_csv(index=False))
-        write_json(out / "metrics.json", metrics)
+        write_run_result(out, preds, metrics)
         hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
                    for k, v in dataclasses.asdict(cfg).items()}
         writer.add_hparams(hparams, {"hparam/test_spearman": metrics["test_spearman"],

@@ -16,25 +16,17 @@ import pandas as pd
 
 from mdr_graph.errors import UserError
 from mdr_graph.train.config import TrainConfig
+from mdr_graph.trainloop import changed_settings
 
-# Settings that change how a run is executed, not what it computes: they may differ on resume.
+# Settings that change how a run is executed, not what it computes: they may differ on resume
+# (checked by mdr_graph.trainloop.check_same_settings).
 RUN_ONLY = frozenset({"epochs", "patience", "num_workers", "threads", "device", "fitted_cache"})
-
-
-def _norm(v):
-    if isinstance(v, (list, tuple)):
-        return [_norm(x) for x in v]
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    return "" if v is None else v
 
 
 def settings_diff(saved: dict, now: TrainConfig, fmt: str = "{k}: {a!r} -> {b!r}",
                   skip: frozenset[str] = RUN_ONLY) -> list[str]:
     """``fmt`` of (name, saved, now) for every setting (outside ``skip``) that differs."""
-    want = dataclasses.asdict(now)
-    return [fmt.format(k=k, a=saved.get(k), b=want[k]) for k in want
-            if k not in skip and _norm(saved.get(k)) != _norm(want[k])]
+    return changed_settings(saved, dataclasses.asdict(now), skip, fmt)
 
 
 def check_settings(cfg: TrainConfig) -> None:
@@ -42,17 +34,6 @@ def check_settings(cfg: TrainConfig) -> None:
     for name in ("epochs", "patience", "batch_size"):
         if getattr(cfg, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: need at least 1")
-
-
-def check_resumable(checkpoint: dict, cfg: TrainConfig, path: Path) -> None:
-    """``train --resume`` continues a run only with the settings it was started with."""
-    saved = checkpoint.get("args") if isinstance(checkpoint, dict) else None
-    if not isinstance(saved, dict) or not {"model", "optimizer", "state", "rng"} <= set(checkpoint):
-        raise UserError(f"{path} is not a checkpoint of `mdr-graph train`; start a new run with another --out")
-    diff = settings_diff(saved, cfg)
-    if diff:
-        raise UserError(f"--resume: {path.parent} was started with other settings ({'; '.join(diff[:4])}); "
-                        "resume with the same settings (drop the changed flags), or train into a new --out")
 
 
 def check_model_matches(checkpoint: dict, cfg: TrainConfig, model_path: Path) -> None:

@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mdr_graph.compare.baselines import (fit_predict, global_mean, predict_song_mean, ridge_fit, ridge_select,
-                                         run_ensemble, run_tabular_baseline, song_means, split_hash)
+from mdr_graph.compare.tabular import (fit_predict, global_mean, predict_song_mean, ridge_fit, ridge_select,
+                                       run_ensemble, run_tabular_baseline, song_means)
 from mdr_graph.io import read_json
 from mdr_graph.encoders.meta import meta_features
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.data import Normalizer
-from mdr_graph.train.splits import make_splits
+from mdr_graph.train.splits import make_splits, split_hash
 
 
 def test_song_mean_on_a_toy_table():

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mdr_graph.compare.baselines import fit_predict
+from mdr_graph.compare.tabular import fit_predict
 from mdr_graph.graph_build.build import build_graph
 from mdr_graph.graph_build.export import to_networkx
 from mdr_graph.graph_build.graph import load_graph

@@ -11,7 +11,7 @@ import torch
 
 from mdr_graph.cli import main as cli_main
 from mdr_graph.encoders.convlstm import load_convlstm_encoder
-from mdr_graph.encoders.convlstm_pretrain import (VisualPretrainConfig, epoch_order, pretrain_autoencoder,
+from mdr_graph.pretrain.convlstm import (VisualPretrainConfig, epoch_order, pretrain_autoencoder,
                                                   reconstruction_strip, select_ids)
 from mdr_graph.errors import UserError
 from mdr_graph.train.splits import make_splits
@@ -86,7 +86,7 @@ def test_an_existing_run_is_never_overwritten_and_settings_cannot_change_on_resu
     with pytest.raises(UserError, match="--resume"):
         pretrain_autoencoder(clips[:8], clips[8:], VisualPretrainConfig(epochs=1, **SMALL), tmp_path)
     changed = VisualPretrainConfig(epochs=2, **dict(SMALL, lr=0.1))
-    with pytest.raises(UserError, match="settings changed since it started \\(lr\\)"):
+    with pytest.raises(UserError, match="started with other settings \\(lr: 0.003 -> 0.1\\)"):
         pretrain_autoencoder(clips[:8], clips[8:], changed, tmp_path, resume=True)
 
 

@@ -102,7 +102,7 @@ def _worker_train(spec: dict) -> dict:
     import torch
 
     from mdr_graph.graph_build.graph import save_graph
-    from mdr_graph.pretrain.model import GATConfig
+    from mdr_graph.pretrain.config import GATConfig
     from mdr_graph.pretrain.synthetic import synthetic_graph
     from mdr_graph.pretrain.trainer import train
     from mdr_graph.runlog import peak_rss_mb

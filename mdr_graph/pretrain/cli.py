@@ -36,8 +36,9 @@ import json
 import os
 from pathlib import Path
 
-from mdr_graph.config import load_toml, resolve
+from mdr_graph.config import load_toml, resolve, with_default
 from mdr_graph.errors import UserError
+from mdr_graph.pretrain.config import DECODERS, DEVICES, LOSSES, NEGATIVES, GATConfig, config_from_dict
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,39 +47,43 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML file; settings under [pretrain] (a run's config.toml works)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--logdir", help="TensorBoard directory (default RUNDIR/tb)")
-    g = p.add_argument_group("model and training (defaults in mdr_graph.pretrain.model.GATConfig)")
+    g = p.add_argument_group("model and training (defaults from mdr_graph.pretrain.config.GATConfig)")
     for flag, typ, text in (
-        ("--epochs", int, "maximum epochs (default 200)"),
-        ("--hidden", int, "embedding width, a multiple of --heads (default 256)"),
-        ("--heads", int, "attention heads, concatenated (default 4)"),
-        ("--layers", int, "GAT layers (default 2)"),
-        ("--dropout", float, "dropout on hidden states and attention (default 0.2)"),
-        ("--lr", float, "AdamW learning rate (default 1e-3)"),
-        ("--weight-decay", float, "AdamW weight decay (default 1e-4)"),
-        ("--patience", int, "early-stopping patience in epochs on validation AUC (default 20)"),
-        ("--neg-ratio", float, "negative pairs per positive (default 0.5)"),
-        ("--disjoint-train-ratio", float, "share of training links used only for supervision (default 0.4)"),
+        ("--epochs", int, "maximum epochs"),
+        ("--hidden", int, "embedding width, a multiple of --heads"),
+        ("--heads", int, "attention heads, concatenated"),
+        ("--layers", int, "GAT layers"),
+        ("--dropout", float, "dropout on hidden states and attention"),
+        ("--lr", float, "AdamW learning rate"),
+        ("--weight-decay", float, "AdamW weight decay"),
+        ("--patience", int, "early-stopping patience in epochs on validation AUC"),
+        ("--neg-ratio", float, "negative pairs per positive"),
+        ("--disjoint-train-ratio", float, "share of training links used only for supervision"),
         ("--batch-edges", int, "supervision links per step, each step on the exact 2-hop subgraph of its "
-                               "pairs; 0 = full batch (default 0)"),
-        ("--seed", int, "seed of the split, initialisation and negatives (default 0)"),
+                               "pairs; 0 = full batch"),
+        ("--seed", int, "seed of the split, initialisation and negatives"),
     ):
-        g.add_argument(flag, type=typ, default=None, help=text)
-    g.add_argument("--loss", choices=("bce", "mse"), default=None,
-                   help="bce on logits (default) or mse on probabilities")
-    g.add_argument("--decoder", choices=("dot", "mlp"), default=None, help="pair scorer (default dot)")
-    g.add_argument("--negatives", choices=("corrupt-song", "uniform", "shuffle"), default=None,
-                   help="negative pairs: the positives' videos with random songs (default), random videos and "
-                        "songs, or the positives' videos and songs re-paired")
+        g.add_argument(flag, type=typ, default=None, help=setting(flag, text))
+    g.add_argument("--loss", choices=LOSSES, default=None, help=setting("--loss", "bce on logits or mse on probabilities"))
+    g.add_argument("--decoder", choices=DECODERS, default=None, help=setting("--decoder", "pair scorer"))
+    g.add_argument("--negatives", choices=NEGATIVES, default=None,
+                   help=setting("--negatives", "negative pairs: the positives' videos with random entities, random "
+                                "videos and entities, or the positives' videos and entities re-paired"))
     g.add_argument("--degree-input", action=argparse.BooleanOptionalAction, default=None,
-                   help="give songs, creators and hashtags log(1 + message-passing degree) as an input (default on)")
-    g.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default cpu")
+                   help=setting("--degree-input", "give songs, creators and hashtags log(1 + message-passing degree) "
+                                "as an input"))
+    g.add_argument("--device", choices=DEVICES, default=None, help=setting("--device", "where to train"))
     g.add_argument("--bf16", action="store_const", const=True, default=None,
-                   help="bf16 autocast of the training forward pass (for GPUs; also runs, slowly, on CPU)")
+                   help=setting("--bf16", "bf16 autocast of the training forward pass (for GPUs; also runs, slowly, "
+                                "on CPU)"))
+
+
+def setting(flag: str, text: str) -> str:
+    return with_default(GATConfig, flag[2:].replace("-", "_"), text)
 
 
 def main(args: argparse.Namespace) -> int:
     from mdr_graph.graph_build.graph import load_graph
-    from mdr_graph.pretrain.model import GATConfig, config_from_dict
     from mdr_graph.pretrain.trainer import train
     from mdr_graph.trainloop import CHECKPOINT_FILE
 

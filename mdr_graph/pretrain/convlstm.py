@@ -33,11 +33,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mdr_graph import trainloop
-from mdr_graph.config import resolve, save_toml
+from mdr_graph.config import resolve, save_toml, with_default
 from mdr_graph.encoders.convlstm import ConvLSTMAutoencoder, save_convlstm
 from mdr_graph.errors import UserError
 from mdr_graph.io import read_json, write_json
 from mdr_graph.runlog import progress, set_seed, tensorboard_writer
+from mdr_graph.train.splits import KINDS
 
 SECTION = "pretrain_visual"
 ARCH_FIELDS = ("hidden", "embed_dim", "kernel", "downsample", "grid")
@@ -61,7 +62,7 @@ class VisualPretrainConfig:
     grad_clip: float = 1.0    # max gradient norm (0 = no clipping)
     patience: int = 0         # stop after this many epochs without a better val MSE (0 = run all epochs)
     seed: int = 0             # the split's seed and the training seed
-    split: str = "random"     # random | time | song (with --graph)
+    split: str = "random"     # train.splits.KINDS: random | time | song (with --graph)
     val_fraction: float = 0.1  # without --graph: seeded share of the videos held out for validation
     max_videos: int = 0       # use at most this many training videos (0 = all)
     cache_mb: int = 2048      # hold the frames in memory when they fit in this many MB, else read lazily
@@ -310,18 +311,22 @@ def load_clips(store: Any, ids: list[str], cache_mb: int, desc: str) -> tuple[Se
 
 # -- CLI -------------------------------------------------------------------------------------
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    def setting(flag: str, text: str) -> str:
+        return with_default(VisualPretrainConfig, flag[2:].replace("-", "_"), text)
+
     p.add_argument("--features", required=True, metavar="FEATDIR", help="feature directory from `mdr-graph extract`")
     p.add_argument("--out", required=True, metavar="RUNDIR", help="run directory to write")
     p.add_argument("--graph", metavar="GRAPHDIR", help="graph directory: train on its training split only")
-    p.add_argument("--split", choices=["random", "time", "song"], default=None, help="split kind (default random)")
-    p.add_argument("--seed", type=int, default=None, help="split and training seed (default 0)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default 20)")
-    p.add_argument("--hidden", type=int, default=None, help="ConvLSTM channels (default 64)")
-    p.add_argument("--embed-dim", type=int, default=None, help="bottleneck width (default 256)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
-    p.add_argument("--batch-size", type=int, default=None, help="clips per batch (default 16)")
-    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default 0: off)")
-    p.add_argument("--max-videos", type=int, default=None, help="cap on training videos (default 0: all)")
+    p.add_argument("--split", choices=KINDS, default=None, help=setting("--split", "split kind"))
+    p.add_argument("--seed", type=int, default=None, help=setting("--seed", "split and training seed"))
+    p.add_argument("--epochs", type=int, default=None, help=setting("--epochs", "epochs"))
+    p.add_argument("--hidden", type=int, default=None, help=setting("--hidden", "ConvLSTM channels"))
+    p.add_argument("--embed-dim", type=int, default=None, help=setting("--embed-dim", "bottleneck width"))
+    p.add_argument("--lr", type=float, default=None, help=setting("--lr", "learning rate"))
+    p.add_argument("--batch-size", type=int, default=None, help=setting("--batch-size", "clips per batch"))
+    p.add_argument("--patience", type=int, default=None,
+                   help=setting("--patience", "early-stopping patience in epochs, 0 = off"))
+    p.add_argument("--max-videos", type=int, default=None, help=setting("--max-videos", "cap on training videos, 0 = all"))
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in RUNDIR")
     p.add_argument("--logdir", help="TensorBoard directory (default RUNDIR/tb)")
     p.add_argument("--config", help="TOML file with a [pretrain_visual] section (e.g. a previous RUNDIR/config.toml)")

@@ -84,7 +84,8 @@ def load_gat(path: str | Path) -> tuple[torch.nn.Module, dict]:
     fine-tuning, call ``model.train()`` and ``requires_grad_(True)`` on the encoder.
     """
     from mdr_graph.io import torch_load
-    from mdr_graph.pretrain.model import build_model, config_from_dict
+    from mdr_graph.pretrain.config import config_from_dict
+    from mdr_graph.pretrain.model import build_model
     from mdr_graph.pretrain.gat_file import check_payload, unpack_ids
 
     path = _gat_file(path)

@@ -47,7 +47,8 @@ from mdr_graph.pretrain import metrics as M
 from mdr_graph.pretrain.gat_file import GAT_FILE, gat_payload
 from mdr_graph.pretrain.batching import khop_subgraph
 from mdr_graph.pretrain.linksplit import EdgeSet, LinkSplit, fingerprint, negative_pools, sample_negatives, split_links
-from mdr_graph.pretrain.model import GATConfig, HeteroGAT, LinkDecoders, build_model, feature_stats
+from mdr_graph.pretrain.config import GATConfig
+from mdr_graph.pretrain.model import HeteroGAT, LinkDecoders, build_model, feature_stats
 from mdr_graph.pretrain.parts import GraphParts, both_directions, graph_parts
 from mdr_graph.runlog import peak_rss_mb, progress, set_seed, tensorboard_writer
 

@@ -14,7 +14,8 @@ from mdr_graph.errors import UserError
 from mdr_graph.graph_build.graph import build_hetero, load_graph, save_graph, songs_table
 from mdr_graph.graph_build.schema import VIDEO_EDGE
 from mdr_graph.pretrain import embed
-from mdr_graph.pretrain.model import GATConfig, reverse
+from mdr_graph.pretrain.config import GATConfig
+from mdr_graph.pretrain.model import reverse
 from mdr_graph.pretrain.parts import graph_parts
 from mdr_graph.pretrain.trainer import train
 

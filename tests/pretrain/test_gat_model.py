@@ -10,7 +10,8 @@ import torch
 from mdr_graph.errors import UserError
 from mdr_graph.graph_build.schema import REV_EDGE, VIDEO_EDGE
 from mdr_graph.pretrain.batching import khop_subgraph
-from mdr_graph.pretrain.model import GATConfig, HeteroGAT, LinkDecoders, build_model, feature_stats, reverse
+from mdr_graph.pretrain.config import GATConfig
+from mdr_graph.pretrain.model import HeteroGAT, LinkDecoders, build_model, feature_stats, reverse
 from mdr_graph.pretrain.parts import both_directions
 
 POSTED_BY = ("video", "posted_by", "creator")
@@ -149,7 +150,7 @@ def test_state_dict_round_trips_with_weights_only():
 
 
 def test_old_config_names_are_still_read():
-    from mdr_graph.pretrain.model import config_from_dict
+    from mdr_graph.pretrain.config import config_from_dict
 
     cfg = config_from_dict({"hidden": 8, "heads": 2, "song_degree_input": False, "batch_components": 3})
     assert cfg.degree_input is False and cfg.hidden == 8

@@ -12,7 +12,7 @@ import torch
 
 from mdr_graph.errors import UserError
 from mdr_graph.pretrain import metrics as M
-from mdr_graph.pretrain.model import GATConfig
+from mdr_graph.pretrain.config import GATConfig
 from mdr_graph.pretrain.synthetic import synthetic_graph
 from mdr_graph.pretrain.trainer import train
 

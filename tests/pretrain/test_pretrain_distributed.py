@@ -100,7 +100,7 @@ def test_resume_needs_the_same_number_of_processes(runs, tmp_path):
     shutil.copytree(d / "ddp", run)
     with pytest.raises(UserError, match="same --nproc_per_node"):
         from mdr_graph.graph_build.graph import load_graph
-        from mdr_graph.pretrain.model import GATConfig
+        from mdr_graph.pretrain.config import GATConfig
         from mdr_graph.pretrain.trainer import train
 
         cfg = GATConfig(epochs=14, patience=100, hidden=32, heads=4, lr=3e-3, dropout=0.0, batch_edges=50, seed=1)

@@ -72,6 +72,27 @@ def test_checkpoint_loads_weights_only(pipeline):
     assert {"kind", "config", "input_shapes", "model", "train_config", "normalization"} <= set(ck)
 
 
+def test_every_trainer_writes_one_checkpoint_format_and_every_model_one_run_format(pipeline):
+    """train, pretrain and pretrain-visual share checkpoint.pt's keys; train and a tabular baseline share the run files."""
+    from mdr_graph.compare.tabular import run_tabular_baseline
+    from mdr_graph.config import from_dict, load_toml
+    from mdr_graph.train.config import TrainConfig
+    from mdr_graph.train.run_files import RUN_FILES
+    from mdr_graph.trainloop import CHECKPOINT_KEYS
+
+    d, _ = pipeline
+    cks = {name: torch.load(d / name / "checkpoint.pt", weights_only=True) for name in ("run", "gat", "cl")}
+    assert all(CHECKPOINT_KEYS <= set(ck) for ck in cks.values())
+    assert set(cks["run"]) == set(cks["cl"]) == set(cks["gat"]) - {"split_fingerprint"}
+    assert len({frozenset(ck["state"]) for ck in cks.values()}) == 1
+    assert cks["run"]["settings"]["d_model"] == 32 and cks["gat"]["settings"]["hidden"] == 32
+    cfg = from_dict(TrainConfig, load_toml(d / "run" / "config.toml")["train"])
+    tabular = run_tabular_baseline("song-mean", cfg, d / "song-mean")
+    fusion = json.loads((d / "run" / "metrics.json").read_text())
+    assert set(tabular) - {"fitted"} == set(fusion) and tabular["split_hash"] == fusion["split_hash"]
+    assert all((d / r / f).exists() for r in ("run", "song-mean") for f in RUN_FILES)
+
+
 def test_evaluate_matches_train(pipeline, capsys):
     d, _ = pipeline
     assert cli(["evaluate", "--run", str(d / "run"), "--split", "all"]) == 0

@@ -43,7 +43,7 @@ def evaluate_run(run: str | Path, split: str = "test") -> dict[str, dict]:
     import torch
 
     from mdr_graph.train.inputs import prepare, read_videos
-    from mdr_graph.train.loop import load_trained, split_predictions
+    from mdr_graph.train.inference import load_trained, split_predictions
     from mdr_graph.train.run_files import split_metrics
     from mdr_graph.train.runcheck import check_graph_matches, check_model_matches
 

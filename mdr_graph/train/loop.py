@@ -6,9 +6,9 @@ TensorBoard (scalars, validation contributions, scatter, hparams). The test spli
 predicted once, at the end; per-epoch contributions are the validation split's. Every
 epoch also writes ``checkpoint.pt`` (model, optimizer, settings, state, RNG states), so
 ``resume=True`` continues an interrupted run and reproduces the uninterrupted one exactly.
-The epoch loop, early stopping, checkpoint and resume are :mod:`mdr_graph.trainloop`'s;
-the run files are :mod:`mdr_graph.train.run_files`'. Under torchrun the model is wrapped
-in DistributedDataParallel; rank 0 alone writes.
+The epoch loop, early stopping, checkpoint and resume are :mod:`mdr_graph.trainloop`'s,
+the run files :mod:`mdr_graph.train.run_files`', scoring :mod:`mdr_graph.train.inference`'s.
+Under torchrun the model is wrapped in DistributedDataParallel; rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -18,17 +18,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader, DistributedSampler
 
 from mdr_graph import distributed as ddp
 from mdr_graph import trainloop
 from mdr_graph.errors import UserError
 from mdr_graph.io import torch_load, torch_save
 from mdr_graph.runlog import set_seed, tensorboard_writer
+from mdr_graph.train import inference
 from mdr_graph.train.config import TrainConfig
+from mdr_graph.train.inference import contrib_means, to_device
 from mdr_graph.train.inputs import Prepared, prepare
 from mdr_graph.train.metrics import regression_metrics
 from mdr_graph.train.run_files import run_metrics, write_run_inputs, write_run_result
@@ -64,51 +65,6 @@ def build(cfg: TrainConfig, input_shapes: dict[str, tuple]) -> torch.nn.Module:
 
 def count_params(model: torch.nn.Module) -> int:
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
-
-
-def _to(batch: dict, device: torch.device) -> tuple[dict, torch.Tensor, torch.Tensor]:
-    inputs = {k: v.to(device, non_blocking=True) for k, v in batch["inputs"].items()}
-    return inputs, batch["present"].to(device), batch["target"].to(device)
-
-
-@torch.no_grad()
-def predict(model: torch.nn.Module, dataset, cfg: TrainConfig, device: torch.device,
-            info: ddp.DistInfo | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Predictions, per-sample contributions and modality presence for the whole ``dataset``, in order.
-
-    Under DDP each rank scores ``indices[rank::world]``; the pieces are gathered and put
-    back in order, so every caller sees the whole split.
-    """
-    info = info or ddp.DistInfo()
-    model.eval()
-    idx = ddp.shard_indices(len(dataset), info)
-    loader = DataLoader(Subset(dataset, idx), batch_size=max(cfg.batch_size, 64), shuffle=False,
-                        num_workers=cfg.num_workers)
-    preds, contribs, order, present_all = [], [], [], []
-    for batch in loader:
-        inputs, present, _ = _to(batch, device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            out = model(inputs, present)
-        preds.append(out.pred.float().cpu())
-        if out.contributions is not None:
-            contribs.append(out.contributions.float().cpu())
-        order.append(batch["index"])
-        present_all.append(batch["present"])
-    local = (torch.cat(order).numpy() if order else np.zeros(0, int),
-             torch.cat(preds).numpy() if preds else np.zeros(0, np.float32),
-             torch.cat(contribs).numpy() if contribs else None,
-             torch.cat(present_all).numpy() if present_all else np.zeros((0, len(cfg.modalities)), bool))
-    parts = ddp.gather(local, info)
-    pos = np.concatenate([p[0] for p in parts])
-    pred = np.empty(len(dataset), dtype=np.float64)
-    pred[pos] = np.concatenate([p[1] for p in parts])
-    present = np.zeros((len(dataset), len(cfg.modalities)), dtype=bool)
-    present[pos] = np.concatenate([p[3] for p in parts])
-    contrib = None
-    if all(p[2] is not None for p in parts) and len(pos):
-        contrib = np.empty((len(dataset), parts[0][2].shape[1]), dtype=np.float64)
-        contrib[pos] = np.concatenate([p[2] for p in parts])
-    return pred, contrib, present
 
 
 def _scatter_figure(target: np.ndarray, pred: np.ndarray, title: str):
@@ -151,14 +107,6 @@ def scatter_image(target: np.ndarray, pred: np.ndarray, size: int = 160) -> np.n
         hit = counts > 0
         img[hit] = (200 * (1 - np.log1p(counts[hit]) / np.log1p(counts.max()))).astype(np.uint8)
     return np.repeat(img[None], 3, axis=0)
-
-
-def _contrib_means(contrib: np.ndarray | None, present: np.ndarray, modalities: list[str]) -> dict[str, float]:
-    """Mean contribution of each modality over the split (absent modalities count as 0)."""
-    if contrib is None:
-        return {}
-    c = np.where(present, contrib, 0.0)
-    return {m: float(c[:, j].mean()) for j, m in enumerate(modalities)}
 
 
 def save_run_inputs(out: Path, cfg: TrainConfig, prep: Prepared) -> None:
@@ -217,13 +165,13 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
         t0 = time.perf_counter()
         train_loss = train_epoch(train_model, optim, prep.datasets["train"], loss_fn, cfg, epoch, info, device)
         # Contributions are logged from the validation split: the test split is touched once, at the end.
-        val_pred, val_contrib, val_present = predict(model, val_ds, cfg, device, info)
+        val_pred, val_contrib, val_present = inference.predict(model, val_ds, cfg, device, info)
         vm = regression_metrics(val_ds.targets, val_pred)
         val_loss = float(loss_fn(torch.tensor(val_pred), torch.tensor(val_ds.targets, dtype=torch.float64)))
         last["pred"] = val_pred
         return vm["spearman"], {"train_loss": train_loss, "val_loss": val_loss, "val_spearman": vm["spearman"],
                                 "seconds": time.perf_counter() - t0,
-                                "contributions": _contrib_means(val_contrib, val_present, cfg.modalities)}
+                                "contributions": contrib_means(val_contrib, val_present, cfg.modalities)}
 
     def end_epoch(epoch: int, record: dict, improved: bool) -> None:
         rngs = ddp.gather(trainloop.rng_state(), info)  # each rank's generators, for --resume
@@ -254,7 +202,7 @@ def train_epoch(model: torch.nn.Module, optim: torch.optim.Optimizer, dataset, l
                         num_workers=cfg.num_workers)
     total, n = 0.0, 0
     for batch in loader:
-        inputs, present, target = _to(batch, device)
+        inputs, present, target = to_device(batch, device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             pred = model(inputs, present).pred
         loss = loss_fn(pred.float(), target.float())
@@ -305,7 +253,7 @@ def check_splits(prep: Prepared, cfg: TrainConfig) -> None:
 def fit_input_stats(model: torch.nn.Module, dataset, cfg: TrainConfig, device: torch.device) -> None:
     """Fit the encoders' input standardisation (e.g. MFCC scale) on the training split, once."""
     loader = DataLoader(dataset, batch_size=max(cfg.batch_size, 64), shuffle=False, num_workers=cfg.num_workers)
-    model.fit_input_stats((inputs, present) for inputs, present, _ in (_to(b, device) for b in loader))
+    model.fit_input_stats((inputs, present) for inputs, present, _ in (to_device(b, device) for b in loader))
 
 
 def model_checkpoint(model: torch.nn.Module, cfg: TrainConfig, prep: Prepared, epoch: int) -> dict:
@@ -313,32 +261,6 @@ def model_checkpoint(model: torch.nn.Module, cfg: TrainConfig, prep: Prepared, e
     plus the run settings and normalisation; loadable with weights_only=True."""
     return {**model.checkpoint(), "epoch": epoch, "train_config": dataclasses.asdict(cfg),
             "normalization": dataclasses.asdict(prep.normalizer)}
-
-
-def load_trained(path: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Rebuild a trained model from ``model.pt`` (no other file is needed)."""
-    from mdr_graph.fusion_baselines import load_model
-
-    ck = torch_load(path)
-    model = load_model(ck)
-    if "gat_state" in ck:  # trained with --finetune-gat
-        from mdr_graph.train.finetune import wrap
-
-        cfg = ck["train_config"]
-        model = wrap(model, cfg["gat"], cfg["graph"], ck["gat_state"], mode=cfg.get("network_embedding", "video"))
-    return model.to(device).eval(), ck
-
-
-def split_predictions(model, cfg, prep: Prepared, device, info=None) -> tuple[pd.DataFrame, dict]:
-    """Predictions for every video of every split, and per-split contributions."""
-    frames, contribs = [], {}
-    for s in SPLITS:
-        ds = prep.datasets[s]
-        pred, contrib, present = predict(model, ds, cfg, device, info)
-        frames.append(pd.DataFrame({"video_id": ds.video_ids, "split": s, "target": ds.targets.astype(np.float64),
-                                    "prediction": pred}))
-        contribs[s] = _contrib_means(contrib, present, cfg.modalities)
-    return pd.concat(frames, ignore_index=True), contribs
 
 
 def finish(model, cfg: TrainConfig, prep: Prepared, state: trainloop.TrainState, out: Path, device, info,
@@ -350,7 +272,7 @@ def finish(model, cfg: TrainConfig, prep: Prepared, state: trainloop.TrainState,
         model.gat.load_state_dict(best["gat_state"])
     else:
         model.load_state_dict(best["model"])
-    preds, contribs = split_predictions(model, cfg, prep, device, info)
+    preds, contribs = inference.split_predictions(model, cfg, prep, device, info)
     secs = [h["seconds"] for h in state.history]
     metrics = run_metrics(preds, prep.splits, cfg=cfg, model=cfg.model, modalities=cfg.modalities,
                           params=count_params(model), seconds_per_epoch=float(np.mean(secs)) if secs else 0.0,

@@ -240,7 +240,7 @@ def predict_new(run: str | Path, videos: pd.DataFrame, stages: Stages | None = N
         from mdr_graph.train.data import MEDIA_MODALITIES
         from mdr_graph.train.evaluate import load_run
         from mdr_graph.train.inputs import build_dataset, network_embeddings
-        from mdr_graph.train.loop import load_trained, predict
+        from mdr_graph.train.inference import load_trained, predict
 
     with stages("model load"):
         from mdr_graph.train.runcheck import check_model_matches

@@ -30,18 +30,18 @@ def test_test_split_is_predicted_once_at_the_end(small_run, tmp_path, monkeypatc
     """Per-epoch contributions come from the validation split; test is scored once, after training."""
     import json
 
-    from mdr_graph.train import loop
+    from mdr_graph.train import inference, loop
     from mdr_graph.train.cli import add_arguments, resolve_config
 
     test_ids = set(json.loads((small_run / "run" / "splits.json").read_text())["test"])
     scored = []
-    real = loop.predict
+    real = inference.predict
 
     def spy(model, dataset, *a, **k):
         scored.append("test" if set(dataset.video_ids) == test_ids else "other")
         return real(model, dataset, *a, **k)
 
-    monkeypatch.setattr(loop, "predict", spy)
+    monkeypatch.setattr(inference, "predict", spy)
     import argparse
 
     p = argparse.ArgumentParser()

@@ -16,7 +16,7 @@ from mdr_graph.config import from_dict, load_toml
 from mdr_graph.errors import UserError
 from mdr_graph.io import read_json
 from mdr_graph.train.config import TrainConfig
-from mdr_graph.train.data import Normalizer
+from mdr_graph.train.dataset import Normalizer
 from mdr_graph.train.splits import SPLITS
 
 
@@ -42,7 +42,7 @@ def evaluate_run(run: str | Path, split: str = "test") -> dict[str, dict]:
     """Metrics of the saved model per split, recomputed from scratch."""
     import torch
 
-    from mdr_graph.train.inputs import prepare, read_videos
+    from mdr_graph.train.prepare import prepare, read_videos
     from mdr_graph.train.loop import load_trained, split_metrics, split_predictions
     from mdr_graph.train.runcheck import check_graph_matches, check_model_matches
 

@@ -33,6 +33,8 @@ def settings_diff(saved: dict, now: TrainConfig, fmt: str = "{k}: {a!r} -> {b!r}
                   skip: frozenset[str] = RUN_ONLY) -> list[str]:
     """``fmt`` of (name, saved, now) for every setting (outside ``skip``) that differs."""
     want = dataclasses.asdict(now)
+    # a setting added after the run was saved held its default then
+    saved = {**dataclasses.asdict(TrainConfig()), **saved}
     return [fmt.format(k=k, a=saved.get(k), b=want[k]) for k in want
             if k not in skip and _norm(saved.get(k)) != _norm(want[k])]
 

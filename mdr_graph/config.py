@@ -105,4 +105,4 @@ def show_defaults(parser: argparse.ArgumentParser, *classes: type) -> None:
             continue
         shown = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value).lower() \
             if isinstance(value, bool) else str(value)
-        action.help = f"{action.help} (default: {shown})" if action.help else f"default: {shown}"
+        action.help = f"{action.help or ''} (default: {shown})".lstrip()

@@ -52,7 +52,8 @@ def plan_ablations(mods: list[str], avail: Available, fusion: str, out: str | Pa
 
     with_pe = [s.name for s in registry.specs() if "positional_encoding" in s.knobs]
     pe_skip = None if set(with_pe) & set(mods) else \
-        f"positional encoding acts on the frame/patch tokens of {', '.join(with_pe)}; none is used"
+        f"positional encoding acts on the frame/patch tokens of {' and '.join(with_pe)}; " \
+        f"{' and '.join(with_pe)} {'is' if len(with_pe) == 1 else 'are'} not used"
     add("positional-encoding-off", "no positional encoding", mods, pe_skip, positional_encoding=False)
 
     if "mfcc" not in mods:

@@ -76,7 +76,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="runs trained at once, each in its own process with one torch thread (default %(default)s); "
                         "2 uses both cores of a 2-core machine")
     w.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default: torch's choice); 1 is fastest for the small `cpu` preset "
+                   help="torch threads (0 = as many as torch picks); 1 is fastest for the small `cpu` preset "
                         "models on a shared machine")
     w.add_argument("--report-only", action="store_true", help="only regenerate DIR/report.* from DIR's files")
     t = p.add_argument_group("training (shared by every neural model)")

@@ -70,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--modalities", help="comma-separated, from: " + ",".join(names()))
     p.add_argument("--out", required=True, help="run directory to write")
     p.add_argument("--config", help="TOML file with a [train] section (e.g. a previous run's config.toml)")
-    p.add_argument("--preset", choices=sorted(PRESETS), help="cpu: the defaults shown here, minutes on 2 cores; "
+    p.add_argument("--preset", choices=sorted(PRESETS), help="cpu: the values shown here, minutes on 2 cores; "
                    "reference: " + ", ".join(f"{k} {v}" for k, v in PRESETS["reference"].items()))
     p.add_argument("--split", choices=SPLIT_KINDS)
     p.add_argument("--seed", type=int)
@@ -81,7 +81,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="train the GAT with the fusion model (full-graph GAT pass per step) instead of "
                         "using its frozen embeddings")
     p.add_argument("--num-workers", dest="num_workers", type=int, help="DataLoader worker processes")
-    p.add_argument("--threads", type=int, help="torch CPU threads (0 = torch default; small models train "
+    p.add_argument("--threads", type=int, help="torch CPU threads (0 = as many as torch picks; small models train "
                    "fastest on 1)")
     p.add_argument("--device", choices=["cpu", "cuda"])
     p.add_argument("--bf16", action="store_const", const=True,

@@ -22,10 +22,10 @@ from mdr_graph.train.splits import SPLITS
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="a run directory written by `mdr-graph train`")
-    p.add_argument("--split", default="test", choices=[*SPLITS, "all"])
+    p.add_argument("--split", default="test", choices=[*SPLITS, "all"], help="(default: %(default)s)")
     p.add_argument("--tolerance", type=float, default=1e-5,
                    help="largest difference that still counts as a match (float32 sums differ in the last digits "
-                        "with the thread count)")
+                        "with the thread count; default: %(default)s)")
 
 
 def load_run(run: str | Path) -> tuple[TrainConfig, dict, Normalizer]:

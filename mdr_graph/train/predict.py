@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--graph-input", help="scraped metadata of the new videos (any format build-graph reads)")
     src.add_argument("--video", action="append", help="a new video file (repeatable, with --song-id each)")
-    p.add_argument("--format", default="auto", help="format of --graph-input (as in build-graph)")
+    p.add_argument("--format", default="auto", help="format of --graph-input, as in build-graph (default: %(default)s)")
     p.add_argument("--media-root", help="where --graph-input's videos are (DIR/<video_id>.mp4)")
     p.add_argument("--song-id", action="append", help="song id of each --video (known or new)")
     p.add_argument("--song-title", action="append")

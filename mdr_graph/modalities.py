@@ -38,15 +38,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from mdr_graph.errors import UserError
 from mdr_graph.fusion_config import knob
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 KINDS = ("tabular", "media")
 SOURCES = ("graph", "store", "gat", "fitted")

@@ -73,7 +73,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="frame counts for the frames ablation (default: half and double the stored count)")
     w.add_argument("--workers", type=int, help="extraction workers for the frames ablation")
     w.add_argument("--jobs", type=int, default=1,
-                   help="runs trained at once, each in its own process with one torch thread (default %(default)s); "
+                   help="runs trained at once, each in its own process with one torch thread (default: %(default)s); "
                         "2 uses both cores of a 2-core machine")
     w.add_argument("--threads", type=int, default=None,
                    help="torch threads (0 = as many as torch picks); 1 is fastest for the small `cpu` preset "

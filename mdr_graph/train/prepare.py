@@ -133,7 +133,8 @@ def prepare(cfg: TrainConfig, splits: dict[str, np.ndarray] | None = None,
     if media_mods and store is None:
         raise UserError(f"modalities {','.join(media_mods)} need --features FEATDIR (from `mdr-graph extract`)")
     media = (lambda vid: store.get(vid) if vid in store else None) if store is not None else None
-    emb = network_embeddings(cfg, videos, known_videos=splits["train"]) if "network" in cfg.modalities else None
+    from_gat = any(s.source == "gat" for s in registry.specs(cfg.modalities))
+    emb = network_embeddings(cfg, videos, known_videos=splits["train"]) if from_gat else None
     target = normalizer.target(raw)
     reads_transcripts = any("transcript" in s.store_extras for s in registry.specs(cfg.modalities))
     transcripts = store_transcripts(store, ids) if reads_transcripts else {}

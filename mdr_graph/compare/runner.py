@@ -35,6 +35,7 @@ from mdr_graph.compare.plan import (Available, RunSpec, fusion_modalities, inspe
                                     plan_models)
 from mdr_graph.config import from_dict, load_toml, save_toml
 from mdr_graph.errors import UserError
+from mdr_graph.fusion_config import FusionConfig
 from mdr_graph.modalities import names
 from mdr_graph.io import read_json, write_json, write_text
 from mdr_graph.runlog import progress
@@ -56,7 +57,7 @@ class CompareConfig:
     split: str = "random"                       # random | time | song
     models: list[str] = field(default_factory=lambda: ["all"])
     modalities: list[str] = field(default_factory=list)   # the full model's; empty = every usable one
-    fusion: str = "stacked"                     # the full model's co-attention variant
+    fusion: str = FusionConfig.fusion           # the full model's co-attention variant
     ablate: bool = False
     ablate_frames: list[int] = field(default_factory=list)  # frame counts for the frames ablation; empty = auto
     workers: int = 1                            # extraction workers for the frames ablation

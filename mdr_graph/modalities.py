@@ -122,6 +122,18 @@ class ModalitySpec:
     def extract_command(self) -> str:
         return f"`mdr-graph extract{' ' + self.extract_option if self.extract_option else ''}`"
 
+    def inputs(self, rows: Rows) -> "Columns | HashedText":
+        """The tabular input of ``rows``: ``table(rows)`` checked (one 2-d row per video) and cast."""
+        got = self.table(rows)
+        if not isinstance(got, Columns):
+            return got
+        values, present = np.asarray(got.values, dtype=np.float32), np.asarray(got.present, dtype=bool)
+        n = len(rows.videos)
+        if values.ndim != 2 or len(values) != n or present.shape != (n,):
+            raise UserError(f"modality {self.name!r}: its table gave values {values.shape} and presence "
+                            f"{present.shape} for {n} videos; expected [{n}, d] and [{n}]")
+        return Columns(values, present)
+
     def require(self, settings: Any) -> None:
         """Raise a one-line error when the run lacks the input this modality needs (``--gat``, ``--convlstm``)."""
         if self.requires and not getattr(settings, self.requires, ""):

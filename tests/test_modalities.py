@@ -44,3 +44,14 @@ def test_parse_modalities_names_the_choices():
         modalities.parse_modalities("meta,video")
     with pytest.raises(UserError, match="listed twice"):
         modalities.parse_modalities("meta,meta")
+
+
+def test_a_table_of_the_wrong_shape_is_a_clear_error():
+    import numpy as np
+    import pandas as pd
+
+    spec = ModalitySpec("flat", "tabular", "graph", lambda s, d, c: torch.nn.Identity(), 1, "", 1,
+                        table=lambda rows: modalities.Columns(np.zeros(3), np.ones(3, bool)))
+    rows = modalities.Rows(pd.DataFrame({"video_id": ["a", "b", "c"]}), None, None, None, None)
+    with pytest.raises(UserError, match="modality 'flat': its table gave values \\(3,\\)"):
+        spec.inputs(rows)

@@ -81,12 +81,8 @@ def build_dataset(cfg: TrainConfig, videos: pd.DataFrame, targets: np.ndarray, n
     tabular, per_item = {}, {}
     for spec in registry.specs(mods):
         if spec.kind == "tabular":
-            got = spec.table(rows)
-            if isinstance(got, Columns):
-                tabular[spec.name] = Columns(np.asarray(got.values, dtype=np.float32),
-                                             np.asarray(got.present, dtype=bool))
-            else:
-                per_item[spec.name] = got
+            got = spec.inputs(rows)
+            (tabular if isinstance(got, Columns) else per_item)[spec.name] = got
     shapes = dict(input_shapes or {})
     if not input_shapes:
         shapes.update({m: (c.values.shape[1],) for m, c in tabular.items()})

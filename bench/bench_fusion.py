@@ -51,13 +51,14 @@ def run_model_case(kind: str, fusion: str, size: str, convlstm: str, steps: int)
     import torch
 
     from mdr_graph.fusion import FusionConfig
-    from mdr_graph.fusion_baselines import build_model
+    from mdr_graph.models import build_model
 
     base_mb = _peak_mb()
     s = SIZES[size]
     torch.manual_seed(0)
     cfg = FusionConfig(modalities=list(SHAPES), d_model=s["d_model"], heads=s["heads"], layers=s["layers"],
-                       patch=s["patch"], fusion=fusion, text_dim=SHAPES["text"][0], convlstm_path=convlstm)
+                       patch=s["patch"], fusion=fusion, text_dim=SHAPES["text"][0], convlstm_path=convlstm,
+                       text_features="hashed")
     model = build_model(kind, cfg, {m: tuple(v) for m, v in SHAPES.items()})
     b = s["batch"]
     g = torch.Generator().manual_seed(0)

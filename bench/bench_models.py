@@ -63,7 +63,7 @@ def run_case(kind: str, fusion: str, scenario: str, seconds: float, threads: int
     import torch
 
     from mdr_graph.fusion import FusionConfig
-    from mdr_graph.fusion_baselines import build_model
+    from mdr_graph.models import build_model
     from mdr_graph.runlog import peak_rss_mb
 
     torch.set_num_threads(threads)
@@ -71,7 +71,7 @@ def run_case(kind: str, fusion: str, scenario: str, seconds: float, threads: int
     sc = SCENARIOS[scenario]
     shapes = sc["shapes"]
     cfg = FusionConfig(modalities=list(shapes), d_model=sc["d_model"], heads=sc["heads"], layers=1,
-                       dropout=0.1, fusion=fusion, patch=sc["patch"], text_dim=sc["text_dim"],
+                       dropout=0.1, fusion=fusion, patch=sc["patch"], text_dim=sc["text_dim"], text_features="hashed",
                        audio_chunks=sc["audio_chunks"])
     inputs = make_inputs(shapes, sc["batch"])
     present = torch.ones(sc["batch"], len(shapes), dtype=torch.bool)

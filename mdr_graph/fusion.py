@@ -1,6 +1,6 @@
 """The generalized N-modality co-attention Transformer (stacked and guided variants).
 
-Any non-empty subset of the modalities in :mod:`mdr_graph.encoders`, in any number:
+Any non-empty subset of the modalities registered in :mod:`mdr_graph.modalities`, in any number:
 
 1. Each modality ``m`` has its own encoder and its own Transformer block(s) (weights
    not shared): ``z_m = FC(Norm(MSA(x, x, x) + x))``, mean-pooled over the modality's
@@ -31,75 +31,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from mdr_graph.encoders import ENCODERS, build_encoder, check_modality
 from mdr_graph.encoders.layers import AttentionBlock, InputStandardizer
 from mdr_graph.errors import UserError
-
-FUSIONS = ("stacked", "guided")
-
-
-@dataclass
-class FusionConfig:
-    """Settings of the fusion model and of the baselines built from the same encoders."""
-
-    # Modalities in model order (the order of ``present``'s columns and of ``contributions``).
-    modalities: list[str] = field(default_factory=lambda: ["vit", "mfcc", "network", "meta"])
-    d_model: int = 128            # token width everywhere after the encoders
-    heads: int = 4                # attention heads (d_model must be divisible by heads)
-    layers: int = 1               # per-modality Transformer blocks (step 1); 0 = just pool the encoder tokens
-    dropout: float = 0.1
-    fusion: str = "stacked"       # "stacked" co-attention or "guided" co-attention
-    patch: int = 16               # ViT patch size P (must divide the frame size)
-    positional_encoding: bool = True   # ViT hierarchical positional encoding (off = ablation)
-    text_dim: int = 4096          # hashed bag-of-words buckets (the text input's width)
-    text_features: str = "hashed"  # hashed: a Linear on the hashed counts | ridge: the text ridge's score
-    # Stacking with a residual: the co-attention model corrects this modality's score (a prediction in
-    # target units, e.g. the stacked gbdt's) instead of predicting from scratch: logit = logit(score) + head.
-    # "" predicts from scratch; a name not among the modalities is ignored.
-    residual: str = ""
-    convlstm_path: str | None = None   # convlstm.pt from `mdr-graph pretrain-visual` (frozen encoder)
-    coattention_layers: int = 1   # fusion layers (stacked co-attention, or guided cross-attention)
-    ff_mult: int = 2              # FC width = ff_mult * d_model (0 = a single Linear, literally "FC")
-    vit_layers: int = 1           # Transformer layers inside the ViT before the per-modality block
-    audio_hidden: int = 256       # Audio-MLP bottleneck, used when narrower than d_model (else one Linear)
-    audio_chunks: int = 1         # audio tokens: time cut into this many flattened chunks
-    meta_hidden: int = 128        # hidden width of the metadata MLP
-    head_hidden: int = 128        # hidden width of the final FC (0 = a single Linear)
-    # Architecture of the frozen ConvLSTM encoder. Filled in from convlstm_path when a
-    # model is built, so a saved model carries it and rebuilds without the file. Set
-    # without convlstm_path it gives a randomly initialised frozen encoder (ablation).
-    convlstm_arch: dict[str, int] | None = None
-
-    def validate(self) -> "FusionConfig":
-        mods = list(self.modalities)
-        if not mods:
-            raise UserError("the fusion model needs at least one modality; choose from " + ", ".join(ENCODERS))
-        if len(set(mods)) != len(mods):
-            raise UserError(f"modalities must not repeat, got {mods}")
-        for m in mods:
-            check_modality(m)
-        if self.fusion not in FUSIONS:
-            raise UserError(f"unknown fusion {self.fusion!r}; choose from {', '.join(FUSIONS)}")
-        if self.d_model <= 0 or self.heads <= 0 or self.d_model % self.heads:
-            raise UserError(f"d_model ({self.d_model}) must be a positive multiple of heads ({self.heads})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name in ("layers", "coattention_layers", "ff_mult", "vit_layers", "audio_hidden", "head_hidden"):
-            if getattr(self, name) < 0:
-                raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.coattention_layers < 1:
-            raise UserError("coattention_layers must be >= 1 (the fusion needs at least one layer)")
-        return self
+from mdr_graph.fusion_config import FusionConfig
+from mdr_graph.modalities import build_encoder, check_modality
 
 
 class FusionOutput(NamedTuple):
-    """What every model in :mod:`mdr_graph.fusion_baselines` returns."""
+    """What every model in :mod:`mdr_graph.models` returns."""
 
     pred: Tensor                  # [B] popularity score in (0, 1)
     logits: Tensor                # [B] pre-sigmoid score (use it for a numerically stable loss)
@@ -198,7 +142,7 @@ class MultimodalModel(nn.Module):
             if x is None:
                 if bool(present[:, j].any()):
                     raise UserError(f"input {m!r} is missing but present[:, {j}] marks it present for some samples")
-                x = torch.zeros((batch, *shape), dtype=ENCODERS[m].dtype, device=present.device)
+                x = torch.zeros((batch, *shape), dtype=check_modality(m).dtype, device=present.device)
             if x.shape[0] != batch or tuple(x.shape[1:]) != shape:
                 raise UserError(f"input {m!r} has shape {tuple(x.shape)}, the model expects [batch={batch}, "
                                 f"{', '.join(map(str, shape))}]; were the features extracted with other settings?")
@@ -234,7 +178,7 @@ class MultimodalModel(nn.Module):
 
     # -- persistence ----------------------------------------------------------------------
     def checkpoint(self) -> dict[str, Any]:
-        """``{"kind", "config", "input_shapes", "model"}``: plain data, rebuilt by ``fusion_baselines.load_model``."""
+        """``{"kind", "config", "input_shapes", "model"}``: plain data, rebuilt by ``models.load_model``."""
         return {"kind": self.kind, "config": dataclasses.asdict(self.cfg),
                 "input_shapes": {m: list(s) for m, s in self.input_shapes.items()}, "model": self.state_dict()}
 

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from mdr_graph.config import from_dict, load_toml, save_toml
-from mdr_graph.encoders import ENCODERS
 from mdr_graph.encoders.convlstm import ConvLSTMAutoencoder, save_convlstm
 from mdr_graph.errors import UserError
 from mdr_graph.fusion import FusionConfig, FusionModel, modality_contributions
-from mdr_graph.fusion_baselines import load_model
+from mdr_graph.modalities import check_modality
+from mdr_graph.models import load_model
 
 ALL = ["vit", "convlstm", "mfcc", "whisper", "network", "meta", "text"]
 SHAPES = {"vit": (2, 3, 32, 32), "convlstm": (2, 3, 32, 32), "mfcc": (8, 20), "fbank": (6, 20), "whisper": (24,),
@@ -29,7 +29,7 @@ def convlstm_ckpt(tmp_path_factory):
 
 
 def tiny_cfg(mods, convlstm_path=None, **kw) -> FusionConfig:
-    base = dict(modalities=list(mods), d_model=16, heads=2, dropout=0.0, patch=16, text_dim=64,
+    base = dict(modalities=list(mods), d_model=16, heads=2, dropout=0.0, patch=16, text_dim=64, text_features="hashed",
                 convlstm_path=convlstm_path if "convlstm" in mods else None, audio_hidden=16, meta_hidden=16,
                 head_hidden=16)
     base.update(kw)
@@ -41,7 +41,7 @@ def batch(mods, b=6, seed=0):
     out = {}
     for m in mods:
         shape = SHAPES[m]
-        if ENCODERS[m].dtype == torch.uint8:
+        if check_modality(m).dtype == torch.uint8:
             out[m] = torch.randint(0, 256, (b, *shape), dtype=torch.uint8, generator=g)
         else:
             out[m] = torch.randn((b, *shape), generator=g)

@@ -20,10 +20,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from mdr_graph import modalities as registry
 from mdr_graph.compare.plan import Available, RunSpec
 from mdr_graph.errors import UserError
-
-FRAME_MODALITIES = ("vit", "convlstm")
 
 
 def default_frame_counts(stored: int | None) -> list[int]:
@@ -51,7 +50,10 @@ def plan_ablations(mods: list[str], avail: Available, fusion: str, out: str | Pa
         rest = [x for x in mods if x != m]
         add(f"drop-{m}", f"without {m}", rest, None if rest else "the full model has only this modality")
 
-    pe_skip = None if "vit" in mods else "positional encoding acts on the ViT's frame/patch tokens; vit is not used"
+    with_pe = [s.name for s in registry.specs() if "positional_encoding" in s.knobs]
+    pe_skip = None if set(with_pe) & set(mods) else \
+        f"positional encoding acts on the frame/patch tokens of {' and '.join(with_pe)}; " \
+        f"{' and '.join(with_pe)} {'is' if len(with_pe) == 1 else 'are'} not used"
     add("positional-encoding-off", "no positional encoding", mods, pe_skip, positional_encoding=False)
 
     if "mfcc" not in mods:
@@ -62,8 +64,9 @@ def plan_ablations(mods: list[str], avail: Available, fusion: str, out: str | Pa
         [("fbank" if x == "mfcc" else x) for x in mods], fb_skip)
 
     counts = default_frame_counts(avail.frames) if frame_counts is None else list(frame_counts)
-    if not any(m in mods for m in FRAME_MODALITIES):
-        add("frames", "number of sampled frames", mods, "no frame modality (vit, convlstm) is used")
+    frame_mods = [s.name for s in registry.specs() if s.store_key == "frames"]
+    if not set(frame_mods) & set(mods):
+        add("frames", "number of sampled frames", mods, f"no frame modality ({', '.join(frame_mods)}) is used")
     elif not avail.has_media_files:
         add("frames", "number of sampled frames", mods, "the video files are not available to re-extract frames")
     else:

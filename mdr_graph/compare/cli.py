@@ -6,9 +6,8 @@ Examples:
   mdr-graph compare --graph G --features F --gat P/gat.pt --out cmp --ablate --seeds 3 --jobs 2
   mdr-graph compare --report-only --out cmp                           # regenerate the report from the files
 
-Models: coattention, global-mean, song-mean, creator-mean, meta-linear, gat-only, audio-mlp, vision-only,
-late-fusion, concat-mlp, single-transformer, unimodal-average. A model whose inputs are
-missing is skipped, with the reason in compare.json and the report.
+Models: see --models. A model whose inputs are missing is skipped, with the reason in
+compare.json and the report.
 
 Writes DIR/<model>/seed<k>/ (each a `train`-format run), DIR/ablations/<variant>/seed<k>/,
 DIR/compare.json, DIR/report.md, DIR/report.html, DIR/plots/. Re-running skips finished
@@ -23,10 +22,15 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from mdr_graph.compare.plan import MODELS
 from mdr_graph.compare.runner import CompareConfig
-from mdr_graph.config import from_dict, load_toml
+from mdr_graph.config import from_dict, load_toml, show_defaults
 from mdr_graph.errors import UserError
-from mdr_graph.train.config import PRESETS, TEXT_FEATURES, TrainConfig
+from mdr_graph.fusion_config import FUSIONS
+from mdr_graph.modalities import names, parse_modalities
+from mdr_graph.train.cli import add_training_arguments
+from mdr_graph.train.config import PRESETS, TrainConfig
+from mdr_graph.train.splits import KINDS as SPLIT_KINDS
 
 # TrainConfig fields that a comparison sets per run; they cannot come from the [train] template.
 PER_RUN_FIELDS = ("graph", "features", "gat", "convlstm", "modalities", "model", "fusion", "split", "seed")
@@ -58,40 +62,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="comparison directory (resumed when it exists)")
     p.add_argument("--config", help="TOML with [compare] and/or [train] sections (e.g. a previous DIR/config.toml)")
     w = p.add_argument_group("what to compare")
-    w.add_argument("--seeds", type=_seeds, help="number of seeds (3 = 0,1,2) or a list such as 0,5,9 (default 3)")
-    w.add_argument("--split", choices=["random", "time", "song"], help="split kind (default random)")
-    w.add_argument("--models", help="all (default) or a comma-separated list of model names")
-    w.add_argument("--modalities", help="the full model's modalities (default: every usable one)")
-    w.add_argument("--fusion", choices=["stacked", "guided"], help="the full model's co-attention variant")
+    w.add_argument("--seeds", type=_seeds, help="number of seeds (3 = 0,1,2) or a list such as 0,5,9")
+    w.add_argument("--split", choices=SPLIT_KINDS, help="split kind")
+    w.add_argument("--models", help="all or a comma-separated list of: " + ",".join(MODELS))
+    w.add_argument("--modalities", help="the full model's modalities, from: " + ",".join(names())
+                   + " (default: every usable one)")
+    w.add_argument("--fusion", choices=FUSIONS, help="the full model's co-attention variant")
     w.add_argument("--ablate", action="store_const", const=True, help="also run the ablations")
     w.add_argument("--ablate-frames", dest="ablate_frames", type=_ints,
                    help="frame counts for the frames ablation (default: half and double the stored count)")
     w.add_argument("--workers", type=int, help="extraction workers for the frames ablation")
     w.add_argument("--jobs", type=int, default=1,
-                   help="runs trained at once, each in its own process with one torch thread (default 1); "
+                   help="runs trained at once, each in its own process with one torch thread (default: %(default)s); "
                         "2 uses both cores of a 2-core machine")
     w.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default: torch's choice); 1 is fastest for the small `cpu` preset "
+                   help="torch threads (0 = as many as torch picks); 1 is fastest for the small `cpu` preset "
                         "models on a shared machine")
     w.add_argument("--report-only", action="store_true", help="only regenerate DIR/report.* from DIR's files")
     t = p.add_argument_group("training (shared by every neural model)")
-    t.add_argument("--preset", choices=sorted(PRESETS), help="cpu (default) or reference")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--patience", type=int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--batch-size", dest="batch_size", type=int)
-    t.add_argument("--d-model", dest="d_model", type=int)
-    t.add_argument("--heads", type=int)
-    t.add_argument("--layers", type=int)
-    t.add_argument("--dropout", type=float)
-    t.add_argument("--patch", type=int)
-    t.add_argument("--text-dim", dest="text_dim", type=int)
-    t.add_argument("--text-features", dest="text_features", choices=TEXT_FEATURES)
-    t.add_argument("--oof-folds", dest="oof_folds", type=int)
-    t.add_argument("--residual", metavar="MODALITY", help="coattention corrects this modality's score (gbdt)")
-    t.add_argument("--loss", choices=["mse", "mae", "huber"])
-    t.add_argument("--network-embedding", dest="network_embedding", choices=["neighbours", "song", "video"],
-                   help="what the network modality sees (see `mdr-graph train --help`; default neighbours)")
+    t.add_argument("--preset", choices=sorted(PRESETS), help="see `mdr-graph train --help`")
+    add_training_arguments(t)
+    show_defaults(p, CompareConfig, TrainConfig)
 
 
 def resolve(args: argparse.Namespace) -> tuple[CompareConfig, TrainConfig]:
@@ -111,11 +102,9 @@ def resolve(args: argparse.Namespace) -> tuple[CompareConfig, TrainConfig]:
     if not ccfg.seeds:
         raise UserError("--seeds: give at least one seed")
     if ccfg.modalities:
-        from mdr_graph.train.data import parse_modalities
-
         ccfg.modalities = parse_modalities(ccfg.modalities)
     ttoml = {k: v for k, v in toml.get("train", {}).items() if k not in PER_RUN_FIELDS}
-    preset = args.preset or ttoml.get("preset") or "cpu"
+    preset = args.preset or ttoml.get("preset") or TrainConfig.preset
     tvals = {**PRESETS[preset], **ttoml, "preset": preset}
     for f in dataclasses.fields(TrainConfig):
         if f.name not in PER_RUN_FIELDS and getattr(args, f.name, None) is not None and f.name != "preset":

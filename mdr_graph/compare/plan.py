@@ -19,6 +19,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mdr_graph import modalities as registry
 from mdr_graph.errors import UserError
 
 UNIMODAL_ARCHITECTURE = "concat-mlp"
@@ -51,8 +52,6 @@ MODELS: dict[str, dict] = {
 UNIMODAL: dict[str, str] = {"gat-only": "network", "text-only": "text", "audio-mlp": "mfcc", "vision-only": "vit"}
 # Members averaged by `unimodal-average`, when they ran: the unimodal networks and the metadata model.
 ENSEMBLE_MEMBERS = ("gat-only", "audio-mlp", "vision-only", "meta-linear")
-# Modality order of the fusion model when it uses everything available.
-DEFAULT_FUSION_ORDER = ("network", "labels", "meta", "text", "gbdt", "mfcc", "whisper", "vit", "convlstm")
 VISUAL = ("convlstm", "vit")      # late-fusion's visual branch, first available wins
 AUDIO = ("whisper", "mfcc")       # late-fusion's audio branch, first available wins
 
@@ -65,24 +64,19 @@ class Available:
     features: str = ""
     gat: str = ""
     convlstm: str = ""
-    feature_keys: frozenset[str] = frozenset()   # keys the feature store holds: frames, mfcc, fbank, whisper
+    feature_keys: frozenset[str] = frozenset()   # the modalities' store keys that the feature store holds
     frames: int | None = None                    # frames sampled per video in the feature store
     has_media_files: bool = False                # videos.parquet names at least one existing file
 
     def missing(self, modality: str) -> str | None:
-        """Why ``modality`` cannot be used, or ``None`` when it can."""
-        if modality in ("meta", "text", "labels", "gbdt"):   # from the graph's own table
-            return None
-        if modality == "network":
-            return None if self.gat else "no --gat (the frozen GAT from `mdr-graph pretrain`)"
-        if modality == "convlstm" and not self.convlstm:
-            return "no --convlstm (the autoencoder from `mdr-graph pretrain-visual`)"
-        key = {"vit": "frames", "convlstm": "frames"}.get(modality, modality)
-        if not self.features:
-            return f"no --features (needs {key!r} from `mdr-graph extract`)"
-        if key not in self.feature_keys:
-            hint = {"fbank": " --fbank", "whisper": " --whisper PATH"}.get(key, "")
-            return f"the feature store has no {key!r} (re-run `mdr-graph extract{hint}`)"
+        """Why ``modality`` cannot be used, or ``None`` when it can (what it needs: its registry spec)."""
+        spec = registry.check_modality(modality)
+        if spec.requires and not getattr(self, spec.requires):
+            return f"no --{spec.requires} ({spec.hint})"
+        if spec.store_key and not self.features:
+            return f"no --features (needs {spec.store_key!r} from `mdr-graph extract`)"
+        if spec.store_key and spec.store_key not in self.feature_keys:
+            return f"the feature store has no {spec.store_key!r} (re-run {spec.extract_command()})"
         return None
 
     def usable(self, modalities) -> list[str]:
@@ -129,7 +123,7 @@ def fusion_modalities(avail: Available, requested: list[str] | None = None) -> l
         if bad:
             raise UserError("--modalities: " + "; ".join(f"{m}: {why}" for m, why in bad.items()))
         return list(requested)
-    return avail.usable(DEFAULT_FUSION_ORDER)
+    return avail.usable(registry.default_order())
 
 
 def plan_models(names: list[str], avail: Available, mods: list[str], fusion: str = "stacked") -> list[RunSpec]:
@@ -194,13 +188,13 @@ def inspect_inputs(graph: str, features: str = "", gat: str = "", convlstm: str 
     keys: set[str] = set()
     frames = None
     if features:
-        from mdr_graph.train.inputs import open_store
+        from mdr_graph.train.prepare import open_store
 
         store = open_store(features)
         sample = next((store.get(v) for v in store.ids), None)
         if sample is None:
             raise UserError(f"--features {features}: the feature store holds no successfully extracted video")
-        keys = {k for k in ("frames", "mfcc", "fbank", "whisper") if sample.get(k) is not None}
+        keys = {k for k in registry.store_keys() if sample.get(k) is not None}
         if "frames" in keys:
             frames = int(sample["frames"].shape[0])
     videos = pd.read_parquet(gdir / "videos.parquet", columns=["video_path"])

@@ -35,10 +35,11 @@ from mdr_graph.compare.plan import (Available, RunSpec, fusion_modalities, inspe
                                     plan_models)
 from mdr_graph.config import from_dict, load_toml, save_toml
 from mdr_graph.errors import UserError
+from mdr_graph.fusion_config import FusionConfig
+from mdr_graph.modalities import names
 from mdr_graph.io import read_json, write_json, write_text
 from mdr_graph.runlog import progress
 from mdr_graph.train.config import TrainConfig
-from mdr_graph.train.data import ALL_MODALITIES
 from mdr_graph.train.runcheck import settings_diff
 
 COMPARE_VERSION = 1
@@ -56,7 +57,7 @@ class CompareConfig:
     split: str = "random"                       # random | time | song
     models: list[str] = field(default_factory=lambda: ["all"])
     modalities: list[str] = field(default_factory=list)   # the full model's; empty = every usable one
-    fusion: str = "stacked"                     # the full model's co-attention variant
+    fusion: str = FusionConfig.fusion           # the full model's co-attention variant
     ablate: bool = False
     ablate_frames: list[int] = field(default_factory=list)  # frame counts for the frames ablation; empty = auto
     workers: int = 1                            # extraction workers for the frames ablation
@@ -69,7 +70,7 @@ def run_dir(out: str | Path, spec: RunSpec, seed: int) -> Path:
 
 def run_config(template: TrainConfig, spec: RunSpec, seed: int, ccfg: CompareConfig) -> TrainConfig:
     """The ``TrainConfig`` of one run: the template, the compared inputs, the spec's changes, the seed."""
-    mods = [m for m in spec.modalities if m in ALL_MODALITIES]
+    mods = [m for m in spec.modalities if m in names()]   # a tabular model's inputs also name ids
     values = {**dataclasses.asdict(template), "graph": ccfg.graph, "features": ccfg.features, "gat": ccfg.gat,
               "convlstm": ccfg.convlstm, "split": ccfg.split, "seed": int(seed), "modalities": mods,
               **spec.overrides}
@@ -189,7 +190,7 @@ def _worker(job: tuple) -> tuple[str, int, dict]:
 
 def validate_template(template: TrainConfig, mods: list[str]) -> None:
     """Fail before the first run, not after hours, on settings no neural model accepts."""
-    from mdr_graph.train.loop import fusion_config
+    from mdr_graph.fusion_config import fusion_config
 
     fusion_config(dataclasses.replace(template, modalities=list(mods) or ["meta"])).validate()
     for name in ("epochs", "batch_size", "patience"):
@@ -226,7 +227,7 @@ class Comparison:
         return [(s, seed) for seed in self.ccfg.seeds for s in self.specs if s.runnable]
 
     def run(self) -> dict:
-        from mdr_graph.train.inputs import read_videos
+        from mdr_graph.train.prepare import read_videos
 
         self.check_existing()  # before writing anything: a mismatch must leave DIR untouched
         self.out.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 They answer "how much of the score is explained before any model looks at a frame?".
 Each is fitted on the training split only, on the min-max-normalised target that the
-neural runs also train on (the same :class:`~mdr_graph.train.data.Normalizer`, fitted
+neural runs also train on (the same :class:`~mdr_graph.train.dataset.Normalizer`, fitted
 on the same training ids), and predicts every video of every split, so its
 ``predictions.csv`` and ``metrics.json`` line up row for row with a ``train`` run.
 
@@ -23,7 +23,7 @@ from mdr_graph.compare.plan import MODELS
 from mdr_graph.encoders.meta import meta_features
 from mdr_graph.io import read_json
 from mdr_graph.train.config import TrainConfig
-from mdr_graph.train.data import Normalizer
+from mdr_graph.train.dataset import Normalizer
 from mdr_graph.train.gbdt import gbdt_fit, gbdt_inputs
 from mdr_graph.train.run_files import run_metrics, write_run_inputs, write_run_result
 from mdr_graph.train.splits import SPLITS, make_splits
@@ -161,7 +161,7 @@ def fit_predict(name: str, videos: pd.DataFrame, rows: dict[str, np.ndarray], ta
 
 def run_tabular_baseline(name: str, cfg: TrainConfig, out_dir: str | Path) -> dict:
     """Fit and evaluate one non-neural baseline; write ``out_dir`` in the ``train`` run format."""
-    from mdr_graph.train.inputs import read_videos
+    from mdr_graph.train.prepare import read_videos
 
     t0 = time.perf_counter()
     out = Path(out_dir)

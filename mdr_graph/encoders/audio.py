@@ -27,13 +27,14 @@ from torch import Tensor, nn
 
 from mdr_graph.encoders.layers import InputStandardizer, VectorEncoder, sinusoidal_encoding
 from mdr_graph.errors import UserError
+from mdr_graph.fusion_config import FusionConfig
 
 
 class AudioMLPEncoder(nn.Module):
     """``float [B, n_coeff, T]`` to ``[B, chunks, d_model]``."""
 
-    def __init__(self, input_shape: tuple[int, ...], d_model: int, hidden: int = 256, chunks: int = 1,
-                 dropout: float = 0.0):
+    def __init__(self, input_shape: tuple[int, ...], d_model: int, hidden: int = FusionConfig.audio_hidden,
+                 chunks: int = FusionConfig.audio_chunks, dropout: float = 0.0):
         super().__init__()
         if len(input_shape) != 2:
             raise UserError(f"audio encoder expects [coefficients, time] per sample, got {tuple(input_shape)}")

@@ -18,6 +18,7 @@ import pandas as pd
 
 from mdr_graph.encoders.layers import VectorEncoder
 from mdr_graph.errors import UserError
+from mdr_graph.fusion_config import FusionConfig
 from mdr_graph.graph_build.features import (SONG_FEATURES, VIDEO_FEATURES, log1p_or_zero, song_features,
                                            video_features)
 
@@ -46,7 +47,8 @@ def meta_features(videos: pd.DataFrame) -> np.ndarray:
 class MetaEncoder(VectorEncoder):
     """``float [B, d_meta]`` to one token through a standardised two-layer MLP."""
 
-    def __init__(self, input_shape: tuple[int, ...], d_model: int, hidden: int = 128, dropout: float = 0.0):
+    def __init__(self, input_shape: tuple[int, ...], d_model: int, hidden: int = FusionConfig.meta_hidden,
+                 dropout: float = 0.0):
         if len(input_shape) != 1:
             raise UserError(f"meta expects a feature vector [d_meta] per sample, got {tuple(input_shape)}")
         super().__init__(input_shape[0], d_model, hidden=max(hidden, 1), dropout=dropout, standardize=True)

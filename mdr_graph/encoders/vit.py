@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from mdr_graph.encoders.layers import EncoderLayer, sinusoidal_encoding
 from mdr_graph.errors import UserError
+from mdr_graph.fusion_config import FusionConfig
 
 # ImageNet statistics: the usual choice for ViTs, and harmless for training from scratch.
 IMAGE_MEAN = (0.485, 0.456, 0.406)
@@ -39,8 +40,9 @@ def frames_to_unit_float(frames: Tensor) -> Tensor:
 class ViTEncoder(nn.Module):
     """Frames ``uint8 [B, F, 3, S, S]`` to tokens ``[B, F * (S/P)^2, d_model]``."""
 
-    def __init__(self, input_shape: tuple[int, ...], d_model: int, patch: int = 16, heads: int = 4,
-                 layers: int = 1, ff_mult: int = 2, dropout: float = 0.0, positional_encoding: bool = True):
+    def __init__(self, input_shape: tuple[int, ...], d_model: int, patch: int = FusionConfig.patch,
+                 heads: int = FusionConfig.heads, layers: int = FusionConfig.vit_layers,
+                 ff_mult: int = FusionConfig.ff_mult, dropout: float = 0.0, positional_encoding: bool = True):
         super().__init__()
         if len(input_shape) != 4:
             raise UserError(f"vit expects frames shaped [frames, 3, S, S], got per-sample shape {tuple(input_shape)}")

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mdr_graph.fusion_config import FusionConfig
 from mdr_graph.train.label_features import LabelFeatureConfig
 
-TEXT_FEATURES = ("ridge", "hashed")
-
-# `reference` is the published VAN setting; `cpu` trains in minutes on two cores.
+# `cpu` is the dataclass defaults below (trains in minutes on two cores); `reference` is the
+# published VAN setting.
 PRESETS: dict[str, dict] = {
-    "cpu": dict(d_model=64, heads=4, layers=1, patch=16, lr=1e-3, batch_size=32, epochs=60, patience=10),
+    "cpu": {},
     "reference": dict(d_model=1024, heads=4, layers=1, patch=32, lr=5e-6, batch_size=256, epochs=100, patience=10),
 }
+
+_model = FusionConfig()   # every model knob's one default
 
 
 @dataclass
@@ -27,25 +29,32 @@ class TrainConfig:
     features: str = ""
     gat: str = ""
     convlstm: str = ""
-    modalities: list[str] = field(default_factory=lambda: ["network", "meta"])
-    # model
-    model: str = "coattention"          # coattention | concat-mlp | single-transformer | late-fusion
-    fusion: str = "stacked"             # stacked | guided (co-attention variant)
+    modalities: list[str] = field(default_factory=lambda: list(_model.modalities))
+    # model (mdr_graph.fusion_config.FusionConfig: each knob's meaning and its one default)
+    model: str = "coattention"          # mdr_graph.models.KINDS
+    fusion: str = _model.fusion
     preset: str = "cpu"
-    d_model: int = 64
-    heads: int = 4
-    layers: int = 1
-    dropout: float = 0.1
-    patch: int = 16
-    positional_encoding: bool = True
-    text_dim: int = 2048
-    text_features: str = "ridge"       # ridge: the out-of-fold text ridge's score | hashed: raw hashed counts
+    d_model: int = _model.d_model
+    heads: int = _model.heads
+    layers: int = _model.layers
+    dropout: float = _model.dropout
+    patch: int = _model.patch
+    positional_encoding: bool = _model.positional_encoding
+    text_dim: int = _model.text_dim
+    text_features: str = _model.text_features
+    coattention_layers: int = _model.coattention_layers
+    ff_mult: int = _model.ff_mult
+    vit_layers: int = _model.vit_layers
+    audio_hidden: int = _model.audio_hidden
+    audio_chunks: int = _model.audio_chunks
+    meta_hidden: int = _model.meta_hidden
+    head_hidden: int = _model.head_hidden
     # the label-aware `labels` modality and the text ridge (fitted on train, out-of-fold for its rows)
     oof_folds: int = LabelFeatureConfig.folds
     label_smoothing: float = LabelFeatureConfig.smoothing
     label_recency_days: float = LabelFeatureConfig.recency_days
     label_max_hashtag_df: float = LabelFeatureConfig.max_hashtag_df
-    residual: str = ""                  # coattention corrects this modality's score (e.g. gbdt) instead of predicting (fusion.py)
+    residual: str = _model.residual     # coattention corrects this modality's score (e.g. gbdt) instead of predicting
     fitted_cache: str = ""              # directory caching those inputs across runs of one split (compare sets it)
     finetune_gat: bool = False
     # What the network modality sees (mdr_graph.pretrain.embed): "neighbours" (mean GAT embedding of the
@@ -53,10 +62,10 @@ class TrainConfig:
     # own node output, which mixes in the meta modality's inputs). Entities see training videos only.
     network_embedding: str = "neighbours"
     # data
-    split: str = "random"               # random | time | song
+    split: str = "random"               # mdr_graph.train.splits.KINDS
     split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
     # optimisation
-    loss: str = "mse"                   # mse | mae | huber
+    loss: str = "mse"                   # mdr_graph.train.loop.LOSSES
     lr: float = 1e-3
     weight_decay: float = 0.0
     batch_size: int = 32

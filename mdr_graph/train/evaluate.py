@@ -16,16 +16,16 @@ from mdr_graph.config import from_dict, load_toml
 from mdr_graph.errors import UserError
 from mdr_graph.io import read_json
 from mdr_graph.train.config import TrainConfig
-from mdr_graph.train.data import Normalizer
+from mdr_graph.train.dataset import Normalizer
 from mdr_graph.train.splits import SPLITS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="a run directory written by `mdr-graph train`")
-    p.add_argument("--split", default="test", choices=[*SPLITS, "all"])
+    p.add_argument("--split", default="test", choices=[*SPLITS, "all"], help="(default: %(default)s)")
     p.add_argument("--tolerance", type=float, default=1e-5,
                    help="largest difference that still counts as a match (float32 sums differ in the last digits "
-                        "with the thread count)")
+                        "with the thread count; default: %(default)s)")
 
 
 def load_run(run: str | Path) -> tuple[TrainConfig, dict, Normalizer]:
@@ -42,7 +42,7 @@ def evaluate_run(run: str | Path, split: str = "test") -> dict[str, dict]:
     """Metrics of the saved model per split, recomputed from scratch."""
     import torch
 
-    from mdr_graph.train.inputs import prepare, read_videos
+    from mdr_graph.train.prepare import prepare, read_videos
     from mdr_graph.train.inference import load_trained, split_predictions
     from mdr_graph.train.run_files import split_metrics
     from mdr_graph.train.runcheck import check_graph_matches, check_model_matches

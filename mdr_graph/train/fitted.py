@@ -23,7 +23,12 @@ import pandas as pd
 from mdr_graph.encoders.text import video_texts
 from mdr_graph.train.config import TrainConfig
 
-LABEL_DERIVED = ("labels", "text", "gbdt")   # the modalities whose inputs are fitted on targets
+
+def label_derived(mods) -> list[str]:
+    """Those of ``mods`` whose inputs are fitted on the training targets (source ``fitted`` in the registry)."""
+    from mdr_graph.modalities import specs
+
+    return [s.name for s in specs(mods) if s.source == "fitted"]
 
 
 @dataclass
@@ -89,7 +94,7 @@ def _key(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray, train_rows:
     h = hashlib.sha256()
     knobs = {k: getattr(cfg, k) for k in ("split", "seed", "oof_folds", "label_smoothing", "label_recency_days",
                                           "label_max_hashtag_df", "text_features")}
-    knobs["modalities"] = sorted(m for m in cfg.modalities if m in LABEL_DERIVED)
+    knobs["modalities"] = sorted(label_derived(cfg.modalities))
     h.update(json.dumps(knobs, sort_keys=True).encode())
     cols = [c for c in ("video_id", "song_id", "author_id", "create_time", "caption") if c in videos]
     h.update(pd.util.hash_pandas_object(videos[cols].astype(str), index=False).to_numpy().tobytes())
@@ -134,7 +139,7 @@ def _load(path: Path) -> Fitted:
 def fitted_inputs(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray, train_rows: np.ndarray,
                   transcripts: dict[str, str] | None = None) -> Fitted:
     """:func:`fit_label_inputs`, through the cache of ``cfg.fitted_cache`` when it names one."""
-    if not any(m in LABEL_DERIVED for m in cfg.modalities):
+    if not label_derived(cfg.modalities):
         return Fitted()
     if not cfg.fitted_cache:
         return fit_label_inputs(cfg, videos, target, train_rows, transcripts)

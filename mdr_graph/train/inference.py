@@ -75,7 +75,7 @@ def contrib_means(contrib: np.ndarray | None, present: np.ndarray, modalities: l
 
 def load_trained(path: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
     """Rebuild a trained model from ``model.pt`` (no other file is needed)."""
-    from mdr_graph.fusion_baselines import load_model
+    from mdr_graph.models import load_model
 
     ck = torch_load(path)
     model = load_model(ck)

@@ -25,12 +25,13 @@ from torch.utils.data import DataLoader, DistributedSampler
 from mdr_graph import distributed as ddp
 from mdr_graph import trainloop
 from mdr_graph.errors import UserError
+from mdr_graph.fusion_config import fusion_config
 from mdr_graph.io import torch_load, torch_save
 from mdr_graph.runlog import set_seed, tensorboard_writer
 from mdr_graph.train import inference
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.inference import contrib_means, to_device
-from mdr_graph.train.inputs import Prepared, prepare
+from mdr_graph.train.prepare import Prepared, prepare
 from mdr_graph.train.metrics import regression_metrics
 from mdr_graph.train.run_files import run_metrics, write_run_inputs, write_run_result
 from mdr_graph.train.runcheck import RUN_ONLY, check_settings
@@ -39,22 +40,9 @@ from mdr_graph.train.splits import SPLITS
 LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": lambda p, t: F.huber_loss(p, t, delta=0.1)}
 
 
-def fusion_config(cfg: TrainConfig):
-    """The model's own config, taken from the run's settings by field name."""
-    from mdr_graph.fusion import FusionConfig
-
-    names = {f.name for f in dataclasses.fields(FusionConfig)}
-    values = {k: v for k, v in dataclasses.asdict(cfg).items() if k in names}
-    if "convlstm_path" in names:
-        values["convlstm_path"] = cfg.convlstm
-    return FusionConfig(**values)
-
-
 def build(cfg: TrainConfig, input_shapes: dict[str, tuple]) -> torch.nn.Module:
-    from mdr_graph.fusion_baselines import build_model
+    from mdr_graph.models import build_model
 
-    if "convlstm" in cfg.modalities and not cfg.convlstm:
-        raise UserError("modality 'convlstm' needs --convlstm RUNDIR/convlstm.pt (from `mdr-graph pretrain-visual`)")
     model = build_model(cfg.model, fusion_config(cfg), input_shapes)
     if cfg.finetune_gat and "network" in cfg.modalities:
         from mdr_graph.train.finetune import wrap

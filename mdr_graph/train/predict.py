@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--graph-input", help="scraped metadata of the new videos (any format build-graph reads)")
     src.add_argument("--video", action="append", help="a new video file (repeatable, with --song-id each)")
-    p.add_argument("--format", default="auto", help="format of --graph-input (as in build-graph)")
+    p.add_argument("--format", default="auto", help="format of --graph-input, as in build-graph (default: %(default)s)")
     p.add_argument("--media-root", help="where --graph-input's videos are (DIR/<video_id>.mp4)")
     p.add_argument("--song-id", action="append", help="song id of each --video (known or new)")
     p.add_argument("--song-title", action="append")
@@ -166,7 +166,7 @@ def new_label_inputs(run: str | Path, cfg, norm, videos: pd.DataFrame, media: di
     from mdr_graph.encoders.text import video_texts
     from mdr_graph.io import read_json
     from mdr_graph.train.fitted import Fitted
-    from mdr_graph.train.inputs import read_videos
+    from mdr_graph.train.prepare import read_videos
 
     fitted = Fitted()
     if "labels" in cfg.modalities or "gbdt" in cfg.modalities:
@@ -237,9 +237,9 @@ def predict_new(run: str | Path, videos: pd.DataFrame, stages: Stages | None = N
     with stages("import torch"):  # apart from the rest: the floor of any process that uses torch
         import torch
     with stages("imports"):
-        from mdr_graph.train.data import MEDIA_MODALITIES
+        from mdr_graph.modalities import uses_store
         from mdr_graph.train.evaluate import load_run
-        from mdr_graph.train.inputs import build_dataset, network_embeddings
+        from mdr_graph.train.prepare import build_dataset, network_embeddings
         from mdr_graph.train.inference import load_trained, predict
 
     with stages("model load"):
@@ -249,7 +249,7 @@ def predict_new(run: str | Path, videos: pd.DataFrame, stages: Stages | None = N
         model, ck = load_trained(Path(run) / "model.pt")
         check_model_matches(ck, cfg, Path(run) / "model.pt")
         videos = fill_from_graph(videos, cfg.graph)
-    needs_media = any(m in MEDIA_MODALITIES for m in cfg.modalities) or ("text" in cfg.modalities and cfg.features)
+    needs_media = uses_store(cfg.modalities, bool(cfg.features))
     media = extract_media(videos, cfg.features, stages) if needs_media and cfg.features else {}
     emb = None
     if "network" in cfg.modalities:

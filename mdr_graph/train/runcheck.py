@@ -26,6 +26,8 @@ RUN_ONLY = frozenset({"epochs", "patience", "num_workers", "threads", "device", 
 def settings_diff(saved: dict, now: TrainConfig, fmt: str = "{k}: {a!r} -> {b!r}",
                   skip: frozenset[str] = RUN_ONLY) -> list[str]:
     """``fmt`` of (name, saved, now) for every setting (outside ``skip``) that differs."""
+    # a setting added after the run was saved held its default then
+    saved = {**dataclasses.asdict(TrainConfig()), **saved}
     return changed_settings(saved, dataclasses.asdict(now), skip, fmt)
 
 

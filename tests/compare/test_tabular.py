@@ -11,7 +11,7 @@ from mdr_graph.compare.tabular import (fit_predict, global_mean, predict_song_me
 from mdr_graph.io import read_json
 from mdr_graph.encoders.meta import meta_features
 from mdr_graph.train.config import TrainConfig
-from mdr_graph.train.data import Normalizer
+from mdr_graph.train.dataset import Normalizer
 from mdr_graph.train.splits import make_splits, split_hash
 
 

@@ -1,4 +1,4 @@
-"""Audio-MLP, Whisper, network, metadata and text encoders, and the encoder registry."""
+"""Audio-MLP, Whisper, network, metadata and text encoders, built through the modality registry."""
 
 from __future__ import annotations
 
@@ -13,19 +13,19 @@ import pandas as pd
 import pytest
 import torch
 
-from mdr_graph.encoders import ENCODERS, build_encoder, register_encoder
 from mdr_graph.encoders.audio import AudioMLPEncoder
 from mdr_graph.encoders.convlstm import ConvLSTMAutoencoder, save_convlstm
 from mdr_graph.encoders.meta import META_FEATURES, meta_features
 from mdr_graph.encoders.text import hash_bag_of_words, tokenize, video_texts
 from mdr_graph.errors import UserError
+from mdr_graph.modalities import build_encoder, check_modality
 
 SHAPES = {"vit": (2, 3, 32, 32), "convlstm": (2, 3, 32, 32), "mfcc": (8, 21), "fbank": (6, 21), "whisper": (24,),
           "network": (10,), "meta": (12,), "text": (64,)}
 
 
 def _batch(name, shape, b):
-    if ENCODERS[name].dtype == torch.uint8:
+    if check_modality(name).dtype == torch.uint8:
         return torch.randint(0, 256, (b, *shape), dtype=torch.uint8)
     return torch.randn(b, *shape)
 
@@ -34,7 +34,7 @@ def test_every_registered_encoder_gives_tokens(tmp_path):
     save_convlstm(tmp_path / "c.pt", ConvLSTMAutoencoder(hidden=8, embed_dim=16, downsample=2), (2, 3, 32, 32), 1)
 
     class Cfg:
-        patch, heads, text_dim, convlstm_path, dropout = 16, 2, 64, tmp_path / "c.pt", 0.0
+        patch, heads, text_dim, convlstm_path, dropout, text_features = 16, 2, 64, tmp_path / "c.pt", 0.0, "hashed"
 
     for name, shape in SHAPES.items():
         enc = build_encoder(name, shape, 16, Cfg()).eval()
@@ -50,15 +50,16 @@ def test_registry_rejects_unknown_modalities_and_wrong_ranks():
     with pytest.raises(UserError, match="2-d per-sample input"):
         build_encoder("mfcc", (40,), 8)
     with pytest.raises(UserError, match="text_dim is 32"):
-        build_encoder("text", (64,), 8, type("C", (), {"text_dim": 32})())
+        build_encoder("text", (64,), 8, type("C", (), {"text_dim": 32, "text_features": "hashed"})())
 
 
-def test_register_encoder_adds_a_modality():
-    register_encoder("double", lambda shape, d, cfg: torch.nn.Linear(shape[0], d), rank=1)
-    try:
-        assert build_encoder("double", (3,), 4)(torch.randn(2, 1, 3)).shape == (2, 1, 4)
-    finally:
-        ENCODERS.pop("double")
+def test_missing_knobs_take_the_fusion_config_defaults():
+    """An encoder built without a config reads FusionConfig's defaults (the one default per knob)."""
+    from mdr_graph.fusion_config import FusionConfig
+
+    enc = build_encoder("vit", (1, 3, 32, 32), 16, type("C", (), {"heads": 2})())
+    assert enc.patch == FusionConfig.patch
+    assert type(build_encoder("text", (1,), 8)).__name__ == "VectorEncoder"   # text_features "ridge"
 
 
 @pytest.mark.parametrize("chunks,hidden", [(1, 0), (1, 8), (4, 8), (1, 32)])

@@ -7,14 +7,14 @@ import torch
 
 from mdr_graph.errors import UserError
 from mdr_graph.fusion import FusionConfig, FusionModel
-from mdr_graph.fusion_baselines import KINDS, LateFusion, SingleTransformer, build_model, load_model
+from mdr_graph.models import KINDS, LateFusion, SingleTransformer, build_model, load_model
 
 SHAPES = {"vit": (2, 3, 32, 32), "mfcc": (8, 20), "whisper": (24,), "network": (10,), "meta": (12,), "text": (64,)}
 MODS = ["vit", "mfcc", "whisper", "meta", "text"]
 
 
 def cfg_for(mods, **kw):
-    base = dict(modalities=list(mods), d_model=16, heads=2, dropout=0.0, patch=16, text_dim=64, audio_hidden=16,
+    base = dict(modalities=list(mods), d_model=16, heads=2, dropout=0.0, patch=16, text_dim=64, text_features="hashed", audio_hidden=16,
                 meta_hidden=16, head_hidden=16)
     base.update(kw)
     return FusionConfig(**base)

@@ -1,4 +1,4 @@
-"""Build the datasets of a run: split, fit normalisation on train, align every modality.
+"""Prepare a run's inputs: split, fit normalisation on train, compute every modality's input per split.
 
 ``prepare`` is shared by ``train``, ``evaluate`` and ``compare`` so that all of them see
 exactly the same inputs; ``evaluate`` passes the run's saved splits and normaliser back
@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mdr_graph import modalities as registry
 from mdr_graph.encoders.meta import meta_features
-from mdr_graph.encoders.text import video_texts
 from mdr_graph.errors import UserError
+from mdr_graph.modalities import Columns, Rows
 from mdr_graph.train.config import TrainConfig
-from mdr_graph.train.data import (MEDIA_MODALITIES, Normalizer, PopularityDataset, media_input_shapes,
-                                  network_matrix)
+from mdr_graph.train.dataset import Normalizer, PopularityDataset, media_input_shapes
 from mdr_graph.train.fitted import Fitted, fitted_inputs, store_transcripts
 from mdr_graph.train.splits import SPLITS, make_splits
 
@@ -59,8 +59,7 @@ def network_embeddings(cfg: TrainConfig, videos: pd.DataFrame, new: bool = False
     Only ``known_videos``' links (the training split) shape the song, creator and hashtag
     embeddings and their degree inputs; every other video only reads from its entities.
     """
-    if not cfg.gat:
-        raise UserError("modality 'network' needs --gat RUNDIR/gat.pt (from `mdr-graph pretrain`)")
+    registry.check_modality("network").require(cfg)
     if not Path(cfg.gat).exists():
         raise UserError(f"GAT checkpoint not found: {cfg.gat}")
     from mdr_graph.pretrain import embed
@@ -78,35 +77,23 @@ def build_dataset(cfg: TrainConfig, videos: pd.DataFrame, targets: np.ndarray, n
     """A dataset over ``videos`` rows; ``media`` is a ``video_id -> features | None`` lookup;
     ``fitted`` holds the label-derived inputs of these same rows."""
     mods = list(cfg.modalities)
-    tabular, present = {}, {}
-    if "meta" in mods:
-        tabular["meta"] = normalizer.meta(meta_features(videos))
-        present["meta"] = np.ones(len(videos), dtype=bool)
-    if "network" in mods:
-        tabular["network"], present["network"] = network_matrix(videos, emb)
-    if "labels" in mods:
-        tabular["labels"] = fitted.labels
-        present["labels"] = np.ones(len(videos), dtype=bool)   # "no neighbour" is itself information
-    if "text" in mods and cfg.text_features == "ridge":
-        tabular["text"], present["text"] = fitted.text, fitted.text_present
-    if "gbdt" in mods:
-        tabular["gbdt"], present["gbdt"] = fitted.gbdt, np.ones(len(videos), dtype=bool)
-    texts = video_texts(videos) if "text" in mods and "text" not in tabular else None
+    rows = Rows(videos, cfg, normalizer, emb, fitted)
+    tabular, per_item = {}, {}
+    for spec in registry.specs(mods):
+        if spec.kind == "tabular":
+            got = spec.inputs(rows)
+            (tabular if isinstance(got, Columns) else per_item)[spec.name] = got
     shapes = dict(input_shapes or {})
     if not input_shapes:
-        for m in ("meta", "network", "labels", "text", "gbdt"):
-            if m in tabular:
-                shapes[m] = (tabular[m].shape[1],)
-        if "text" in mods and "text" not in tabular:
-            shapes["text"] = (cfg.text_dim,)
-        media_mods = [m for m in mods if m in MEDIA_MODALITIES]
+        shapes.update({m: (c.values.shape[1],) for m, c in tabular.items()})
+        shapes.update({m: tuple(p.shape) for m, p in per_item.items()})
+        media_mods = registry.media(mods)
         if media_mods:
             found = (media(v) for v in videos["video_id"].astype(str)) if media is not None else iter(())
             sample = next((f for f in found if f is not None), None)  # each video read once
             shapes.update(media_input_shapes(media_mods, sample))
-    ds = PopularityDataset(videos["video_id"].astype(str).tolist(), targets, mods, shapes, tabular, present,
-                           texts=texts, text_dim=cfg.text_dim, media=media,
-                           graph_rows=graph_rows if cfg.finetune_gat and "network" in mods else None)
+    ds = PopularityDataset(videos["video_id"].astype(str).tolist(), targets, mods, shapes, tabular, per_item,
+                           media=media, graph_rows=graph_rows if cfg.finetune_gat and "network" in mods else None)
     return ds, shapes
 
 
@@ -115,7 +102,7 @@ REFERENCE_FRAMES = (2, 3, 224, 224)  # the published setting: 2 frames at 224 px
 
 def _check_reference_frames(cfg: TrainConfig, shapes: dict[str, tuple]) -> None:
     """``--preset reference`` on other frames still trains, but not the published model: say so."""
-    frames = next((shapes[m] for m in ("vit", "convlstm") if m in shapes), None)
+    frames = next((shapes[m] for m in shapes if registry.check_modality(m).store_key == "frames"), None)
     if cfg.preset == "reference" and frames is not None and tuple(frames) != REFERENCE_FRAMES:
         print(f"note: --preset reference expects frames {list(REFERENCE_FRAMES)} (`mdr-graph extract --size 224 "
               f"--frames 2`), but {cfg.features} holds {list(frames)}: this trains a different model than the "
@@ -135,14 +122,18 @@ def prepare(cfg: TrainConfig, splits: dict[str, np.ndarray] | None = None,
     raw = videos["popularity_raw"].to_numpy(dtype=np.float64)
     if normalizer is None:
         normalizer = Normalizer.fit(raw[rows["train"]], meta_features(videos.iloc[rows["train"]]))
-    media_mods = [m for m in cfg.modalities if m in MEDIA_MODALITIES]
-    store = open_store(cfg.features) if (media_mods or ("text" in cfg.modalities and cfg.features)) else None
+    for spec in registry.specs(cfg.modalities):   # --gat, --convlstm: before any costly step
+        spec.require(cfg)
+    media_mods = registry.media(cfg.modalities)
+    store = open_store(cfg.features) if registry.uses_store(cfg.modalities, bool(cfg.features)) else None
     if media_mods and store is None:
         raise UserError(f"modalities {','.join(media_mods)} need --features FEATDIR (from `mdr-graph extract`)")
     media = (lambda vid: store.get(vid) if vid in store else None) if store is not None else None
-    emb = network_embeddings(cfg, videos, known_videos=splits["train"]) if "network" in cfg.modalities else None
+    from_gat = any(s.source == "gat" for s in registry.specs(cfg.modalities))
+    emb = network_embeddings(cfg, videos, known_videos=splits["train"]) if from_gat else None
     target = normalizer.target(raw)
-    transcripts = store_transcripts(store, ids) if "text" in cfg.modalities else {}
+    reads_transcripts = any("transcript" in s.store_extras for s in registry.specs(cfg.modalities))
+    transcripts = store_transcripts(store, ids) if reads_transcripts else {}
     fitted = fitted_inputs(cfg, videos, target, rows["train"], transcripts)
     datasets, shapes = {}, None
     for s in SPLITS:

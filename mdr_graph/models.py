@@ -1,6 +1,7 @@
-"""Baseline fusion architectures, built from the same encoders as the co-attention model.
+"""Every fusion architecture by name: build a fresh one (:func:`build_model`), rebuild a saved one (:func:`load_model`).
 
-All take ``FusionConfig`` and per-sample ``input_shapes`` and share one forward
+The main model is the co-attention Transformer of :mod:`mdr_graph.fusion`; the others
+here are its baselines, built from the same encoders. All take ``FusionConfig`` and per-sample ``input_shapes`` and share one forward
 signature, ``forward(inputs, present) -> FusionOutput``, so the comparison trains
 them with one loop on the same splits:
 

@@ -214,9 +214,9 @@ class Pipeline:
         self.timed("pretrain", lambda: self.cli(cmd))
 
     def has_media(self) -> bool:
-        import pandas as pd
+        from mdr_graph.graph_build.tables import read_videos
 
-        paths = pd.read_parquet(self.graph / "videos.parquet", columns=["video_path"])["video_path"]
+        paths = read_videos(self.graph, ["video_path"])["video_path"]
         return bool(paths.notna().any())
 
     def extract(self) -> bool:

@@ -26,6 +26,7 @@ from pathlib import Path
 from mdr_graph.compare.runner import CompareConfig
 from mdr_graph.config import from_dict, load_toml
 from mdr_graph.errors import UserError
+from mdr_graph.splits import add_split_arguments
 from mdr_graph.train.config import PRESETS, TEXT_FEATURES, TrainConfig
 
 # TrainConfig fields that a comparison sets per run; they cannot come from the [train] template.
@@ -59,7 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML with [compare] and/or [train] sections (e.g. a previous DIR/config.toml)")
     w = p.add_argument_group("what to compare")
     w.add_argument("--seeds", type=_seeds, help="number of seeds (3 = 0,1,2) or a list such as 0,5,9 (default 3)")
-    w.add_argument("--split", choices=["random", "time", "song"], help="split kind (default random)")
+    add_split_arguments(w, seed=False)
     w.add_argument("--models", help="all (default) or a comma-separated list of model names")
     w.add_argument("--modalities", help="the full model's modalities (default: every usable one)")
     w.add_argument("--fusion", choices=["stacked", "guided"], help="the full model's co-attention variant")

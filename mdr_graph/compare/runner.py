@@ -11,8 +11,8 @@ add ``model.pt`` and ``tb/``)::
     DIR/ablations/<variant>/seed<k>/
     DIR/report.md, report.html, plots/
 
-The split of seed ``k`` is ``make_splits(videos, split, k)`` for every model, and each
-run's ``splits.json`` is fingerprinted (:func:`~mdr_graph.train.splits.split_hash`)
+The split of seed ``k`` is ``make_splits(videos, SplitConfig(split, k, fractions))`` for every model, and each
+run's ``splits.json`` is fingerprinted (:func:`~mdr_graph.splits.split_hash`)
 and checked against it, so "same split" is verified, not assumed. A run whose
 ``metrics.json`` exists is finished and skipped on re-run; a neural run with only a
 ``checkpoint.pt`` resumes from it. A finished run whose saved config differs from what
@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from mdr_graph.compare.baselines import run_ensemble, run_tabular_baseline
-from mdr_graph.train.splits import make_splits, split_hash
+from mdr_graph.graph_build.tables import read_videos
+from mdr_graph.splits import SplitConfig, make_splits, split_hash
 from mdr_graph.compare.plan import (Available, RunSpec, fusion_modalities, inspect_inputs, parse_models,
                                     plan_models)
 from mdr_graph.config import from_dict, load_toml, save_toml
@@ -53,7 +54,7 @@ class CompareConfig:
     gat: str = ""
     convlstm: str = ""
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    split: str = "random"                       # random | time | song
+    split: str = SplitConfig.kind               # mdr_graph.splits.KINDS; fractions: the [train] template's
     models: list[str] = field(default_factory=lambda: ["all"])
     modalities: list[str] = field(default_factory=list)   # the full model's; empty = every usable one
     fusion: str = "stacked"                     # the full model's co-attention variant
@@ -99,7 +100,7 @@ def expected_splits(videos: pd.DataFrame, split: str, seeds: list[int], fraction
     """``{seed: {"hash", "sizes"}}``: the split every model of that seed must use."""
     out = {}
     for s in seeds:
-        sp = make_splits(videos, split, s, tuple(fractions))
+        sp = make_splits(videos, SplitConfig(split, s, tuple(fractions)))
         out[s] = {"hash": split_hash(sp), "sizes": {k: int(len(v)) for k, v in sp.items()}}
     return out
 
@@ -122,7 +123,7 @@ def _stamp_split_hash(path: Path, h: str) -> None:
 def snapshot_data(graph: str | Path, out: Path) -> None:
     """Copy the graph columns the report plots into ``DIR/data`` (no engagement counts)."""
     g = Path(graph)
-    v = pd.read_parquet(g / "videos.parquet", columns=["video_id", "song_id", "create_time", "popularity_raw"])
+    v = read_videos(g, ["video_id", "song_id", "create_time", "popularity_raw"])
     write_text(out / "data" / "videos.csv", v.to_csv(index=False))
     if (g / "songs.parquet").exists():
         s = pd.read_parquet(g / "songs.parquet", columns=["song_id", "degree"])
@@ -226,8 +227,6 @@ class Comparison:
         return [(s, seed) for seed in self.ccfg.seeds for s in self.specs if s.runnable]
 
     def run(self) -> dict:
-        from mdr_graph.train.inputs import read_videos
-
         self.check_existing()  # before writing anything: a mismatch must leave DIR untouched
         self.out.mkdir(parents=True, exist_ok=True)
         save_toml(self.out / "config.toml", {"compare": self.ccfg, "train": self.template})

@@ -28,6 +28,7 @@ import pandas as pd
 
 from mdr_graph.config import from_dict, load_toml, save_toml
 from mdr_graph.errors import UserError
+from mdr_graph.graph_build.tables import videos_path
 from mdr_graph.io import write_json, write_parquet, write_text
 from mdr_graph.media import store
 from mdr_graph.media.corpus import (graph_media_roots, is_missing_file, load_videos, parse_shard,  # noqa: F401
@@ -481,8 +482,7 @@ def _graph_ids(out: Path, graph_dir: str | Path | None) -> list[str] | None:
     except UserError:
         pass
     for g in candidates:
-        p = Path(g) / "videos.parquet"
-        if p.is_file():
+        if videos_path(g).is_file():
             return load_videos(g)["video_id"].tolist()
     return None
 

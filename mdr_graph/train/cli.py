@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mdr_graph.config import load_toml, resolve
 from mdr_graph.errors import UserError
+from mdr_graph.splits import add_split_arguments
 from mdr_graph.train.config import PRESETS, TEXT_FEATURES, TrainConfig
 from mdr_graph.train.data import ALL_MODALITIES, parse_modalities
 
@@ -38,9 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "reference: the published VAN setting (d_model 1024, 4 heads, 32px patches at 224px, lr 5e-6)")
     p.add_argument("--model", choices=["coattention", "unimodal", "concat-mlp", "single-transformer", "late-fusion"])
     p.add_argument("--fusion", choices=["stacked", "guided"], help="co-attention variant")
-    p.add_argument("--split", choices=["random", "time", "song"])
+    add_split_arguments(p)
     p.add_argument("--loss", choices=["mse", "mae", "huber"])
-    p.add_argument("--seed", type=int)
     p.add_argument("--epochs", type=int)
     p.add_argument("--patience", type=int, help="early-stopping patience on validation Spearman")
     p.add_argument("--lr", type=float)

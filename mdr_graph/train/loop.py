@@ -30,7 +30,7 @@ from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.inputs import Prepared, prepare
 from mdr_graph.train.metrics import regression_metrics
 from mdr_graph.train.runcheck import check_resumable, check_settings
-from mdr_graph.train.splits import SPLITS
+from mdr_graph.splits import SPLITS
 
 LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": lambda p, t: F.huber_loss(p, t, delta=0.1)}
 

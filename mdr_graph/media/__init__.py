@@ -9,5 +9,4 @@
   ``FEATDIR`` was extracted with (read by the store and the extraction alike)
 - :mod:`.extract`: ``extract_video``, the resumable and shardable ``run_extract`` and ``merge``
 - :mod:`.cli`: ``mdr-graph extract``
-- :mod:`.synthetic`: mp4 clips whose frames encode their index (tests, benchmarks, demos)
 """

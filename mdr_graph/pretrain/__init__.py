@@ -8,5 +8,5 @@
 - ``trainer``: ``train(data, cfg, rundir)``: early stopping, checkpoints, ``--resume``, per-relation metrics
 - ``embed``: ``load_gat``, ``embed_graph``, ``embed_new``, ``embedding_dim``: the network modality's
   ``neighbours`` / ``song`` / ``video`` embeddings on the forecaster's view of the graph (see docs/pretraining.md)
-- ``metrics``: AUC / AP / MRR in NumPy; ``synthetic``: graphs with a planted structure
+- ``metrics``: AUC / AP / MRR in NumPy (synthetic test graphs: ``mdr_graph.testing.graphs``)
 """

@@ -133,7 +133,7 @@ def test_without_a_graph_everything_trains_and_a_warning_says_so():
 def extracted(tmp_path_factory):
     """A real feature directory: 12 synthetic mp4 clips through `extract` (frames 2, 32x32)."""
     from mdr_graph.media.extract import ExtractConfig, run_extract
-    from mdr_graph.media.synthetic import write_clip
+    from mdr_graph.testing.clips import write_clip
 
     root = tmp_path_factory.mktemp("pv")
     rows = []

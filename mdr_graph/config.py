@@ -79,3 +79,30 @@ def resolve(cls: type[T], args: argparse.Namespace, section: str, base: dict[str
         if v is not None:
             values[name] = v
     return from_dict(cls, values, source=str(cfg_path or "defaults"))
+
+
+def field_default(cls: type, name: str) -> Any:
+    """The default of dataclass field ``name`` (calling its ``default_factory``)."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def show_defaults(parser: argparse.ArgumentParser, *classes: type) -> None:
+    """Append to each flag's help the default of the dataclass field it sets (the first class that has it).
+
+    Flags are declared with ``default=None`` so that an unset flag does not hide a TOML value
+    (:func:`resolve`); this shows the value that applies then, taken from the dataclass rather
+    than retyped. Empty defaults ("" or []) and on/off switches are left as their help says.
+    """
+    for action in parser._actions:
+        if action.default is not None or action.nargs == 0:
+            continue
+        cls = next((c for c in classes if action.dest in {f.name for f in dataclasses.fields(c)}), None)
+        if cls is None:
+            continue
+        value = field_default(cls, action.dest)
+        if value in ("", None) or value in ([], {}):
+            continue
+        shown = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value).lower() \
+            if isinstance(value, bool) else str(value)
+        action.help = f"{action.help or ''} (default: {shown})".lstrip()

@@ -34,6 +34,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mdr_graph.config import show_defaults
 from mdr_graph.errors import UserError
 from mdr_graph.io import read_json, write_json
 
@@ -69,7 +70,7 @@ class DemoSettings:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="demo-run", help="demo directory (default demo-run); resumed when it exists")
+    p.add_argument("--out", default="demo-run", help="demo directory (default %(default)s); resumed when it exists")
     p.add_argument("--data", help="your own scraped metadata (any format build-graph reads) instead of a "
                                   "synthetic corpus")
     p.add_argument("--media-root", dest="media_root", help="with --data: where the videos are (DIR/<id>.mp4)")
@@ -77,26 +78,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --data: CSV column names for canonical fields, as in `build-graph --columns`")
     p.add_argument("--scrape-time", dest="scrape_time", metavar="ISO",
                    help="with --data: when the scrape was taken, as in `build-graph --scrape-time`")
-    p.add_argument("--quick", action="store_true", help="the small CI size (about 60 videos, 1 seed, 2 epochs)")
-    p.add_argument("--videos", type=int, help="synthetic videos (default 300)")
+    p.add_argument("--quick", action="store_true", help="the small CI size (about 60 videos, 1 seed, 2 epochs: "
+                   "DemoSettings.quick) instead of the defaults below")
+    p.add_argument("--videos", type=int, help="synthetic videos")
     p.add_argument("--songs", type=int, help="synthetic songs (default videos // 4)")
-    p.add_argument("--seed", type=int, help="corpus seed (default 0)")
-    p.add_argument("--seeds", type=int, help="seeds of the comparison (default 3)")
-    p.add_argument("--epochs", type=int, help="max epochs of the fusion model and the neural baselines (default 30)")
-    p.add_argument("--gat-epochs", dest="gat_epochs", type=int, help="max GAT pretraining epochs (default 100)")
-    p.add_argument("--visual-epochs", dest="visual_epochs", type=int, help="ConvLSTM pretraining epochs (5)")
-    p.add_argument("--workers", type=int, help="processes for synthesis and extraction (default 2)")
+    p.add_argument("--seed", type=int, help="corpus seed")
+    p.add_argument("--seeds", type=int, help="seeds of the comparison")
+    p.add_argument("--epochs", type=int, help="max epochs of the fusion model and the neural baselines")
+    p.add_argument("--gat-epochs", dest="gat_epochs", type=int, help="max GAT pretraining epochs")
+    p.add_argument("--visual-epochs", dest="visual_epochs", type=int, help="ConvLSTM pretraining epochs")
+    p.add_argument("--workers", type=int, help="processes for synthesis and extraction")
     p.add_argument("--threads", type=int, default=1,
-                   help="torch threads for training (default 1: these small models gain nothing from a second "
+                   help="torch threads for training (default %(default)s: these small models gain nothing from a second "
                         "intra-op thread on 2 cores, and lose up to 10x when the cores are shared)")
-    p.add_argument("--jobs", type=int, help="comparison runs trained at once (default 2)")
-    p.add_argument("--models", help="models to compare: all (default) or a comma-separated list")
+    p.add_argument("--jobs", type=int, help="comparison runs trained at once")
+    p.add_argument("--models", help="models to compare: all or a comma-separated list")
     p.add_argument("--ablate", action="store_const", const=True, help="also run the ablations (slower)")
     w = p.add_mutually_exclusive_group()
     w.add_argument("--whisper", help="a Whisper checkpoint (path or cached name) for the whisper modality")
     w.add_argument("--tiny-whisper", dest="tiny_whisper", action="store_true",
                    help="build and use a tiny RANDOM-WEIGHT Whisper checkpoint (exercises the code path only; "
                         "its features carry no information)")
+    show_defaults(p, DemoSettings)
 
 
 def settings_from(args: argparse.Namespace) -> DemoSettings:

@@ -68,13 +68,14 @@ def parse_fractions(text: str) -> list[float]:
 
 
 def add_split_arguments(p: argparse.ArgumentParser, seed: bool = True) -> None:
-    """The split flags every stage shares; each defaults to ``None`` so TOML settings show through."""
-    d = SplitConfig()
-    p.add_argument("--split", choices=KINDS, help=f"split kind (default {d.kind})")
+    """The split flags every stage shares, onto the config fields ``split``, ``seed`` and
+    ``split_fractions``. Each defaults to ``None`` so TOML settings show through; the
+    stage's ``config.show_defaults`` adds the defaults to the help."""
+    p.add_argument("--split", choices=KINDS, help="split kind")
     if seed:
-        p.add_argument("--seed", type=int, help=f"split and training seed (default {d.seed})")
+        p.add_argument("--seed", type=int, help="split and training seed")
     p.add_argument("--split-fractions", dest="split_fractions", type=parse_fractions, metavar="TRAIN,VAL,TEST",
-                   help=f"shares of the videos per split (default {','.join(f'{x:g}' for x in d.fractions)})")
+                   help="shares of the videos per split")
 
 
 def _cut(n: int, fractions: tuple[float, float, float]) -> tuple[int, int]:

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mdr_graph.config import resolve, save_toml
+from mdr_graph.config import resolve, save_toml, show_defaults
 from mdr_graph.encoders.convlstm import ConvLSTMAutoencoder, save_convlstm
 from mdr_graph.errors import UserError
 from mdr_graph.io import read_json, torch_load, torch_save, write_json
@@ -329,16 +329,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="RUNDIR", help="run directory to write")
     p.add_argument("--graph", metavar="GRAPHDIR", help="graph directory: train on its training split only")
     add_split_arguments(p)
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default 20)")
-    p.add_argument("--hidden", type=int, default=None, help="ConvLSTM channels (default 64)")
-    p.add_argument("--embed-dim", type=int, default=None, help="bottleneck width (default 256)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
-    p.add_argument("--batch-size", type=int, default=None, help="clips per batch (default 16)")
-    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default 0: off)")
-    p.add_argument("--max-videos", type=int, default=None, help="cap on training videos (default 0: all)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs")
+    p.add_argument("--hidden", type=int, default=None, help="ConvLSTM channels")
+    p.add_argument("--embed-dim", type=int, default=None, help="bottleneck width")
+    p.add_argument("--lr", type=float, default=None, help="learning rate")
+    p.add_argument("--batch-size", type=int, default=None, help="clips per batch")
+    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (0: off)")
+    p.add_argument("--max-videos", type=int, default=None, help="cap on training videos (0: all)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in RUNDIR")
     p.add_argument("--logdir", help="TensorBoard directory (default RUNDIR/tb)")
     p.add_argument("--config", help="TOML file with a [pretrain_visual] section (e.g. a previous RUNDIR/config.toml)")
+    show_defaults(p, VisualPretrainConfig)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from mdr_graph.media.decode import FITS, POSITIONS, STRATEGIES
 CONFIG_FILE = "config.toml"     # FEATDIR/config.toml: [extract] settings (+ [source] graph) every shard shares
 SECTION = "extract"
 WHISPER_SAMPLE_RATE = 16000
+TRANSCRIBE_BACKENDS = ("openai", "faster-whisper")  # transcripts by openai-whisper or faster-whisper (int8)
 
 
 @dataclass
@@ -83,8 +84,6 @@ def validate(cfg: ExtractConfig) -> ExtractConfig:
         bad("decode_threads", "use 0 for automatic or a positive count")
     if cfg.whisper_max_tokens is not None and cfg.whisper_max_tokens < 1:
         bad("whisper_max_tokens", "use a positive count or leave unset")
-    from mdr_graph.media.whisper_features import TRANSCRIBE_BACKENDS
-
     if cfg.transcribe_backend not in TRANSCRIBE_BACKENDS:
         bad("transcribe_backend", f"choose from {', '.join(TRANSCRIBE_BACKENDS)}")
     return cfg

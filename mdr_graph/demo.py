@@ -89,8 +89,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--visual-epochs", dest="visual_epochs", type=int, help="ConvLSTM pretraining epochs")
     p.add_argument("--workers", type=int, help="processes for synthesis and extraction")
     p.add_argument("--threads", type=int, default=1,
-                   help="torch threads for training (default %(default)s: these small models gain nothing from a second "
-                        "intra-op thread on 2 cores, and lose up to 10x when the cores are shared)")
+                   help="torch threads for training (default %(default)s: these small models gain nothing from "
+                        "a second intra-op thread on 2 cores, and lose up to 10x when the cores are shared)")
     p.add_argument("--jobs", type=int, help="comparison runs trained at once")
     p.add_argument("--models", help="models to compare: all or a comma-separated list")
     p.add_argument("--ablate", action="store_const", const=True, help="also run the ablations (slower)")
@@ -158,7 +158,7 @@ class Pipeline:
     def timed(self, name: str, fn) -> None:
         t0 = time.perf_counter()
         fn()
-        self.timings[name] = round(time.perf_counter() - t0, 2)
+        self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t0, 2)
 
     def check_inputs(self) -> None:
         """Resume only a demo made from the same inputs; anything else would mix two corpora."""
@@ -247,26 +247,33 @@ class Pipeline:
         self.timed("extract", lambda: self.cli(cmd))
         return True
 
+    def convlstm_path(self, seed: int | str) -> Path:
+        """One ConvLSTM per comparison seed: each saw only its own seed's training split
+        (train refuses a ConvLSTM pretrained under another split)."""
+        return self.convlstm / f"seed{seed}" / "convlstm.pt"
+
     def pretrain_visual(self) -> bool:
-        cmd = ["pretrain-visual", "--features", self.features, "--graph", self.graph, "--out", self.convlstm,
-               "--seed", 0, "--epochs", self.s.visual_epochs, "--hidden", self.s.visual_hidden,
-               "--embed-dim", self.s.visual_embed]
-        if (self.convlstm / "convlstm.pt").exists() and (self.convlstm / "metrics.json").exists():
-            self.stage(5, f"pretrain the ConvLSTM autoencoder: done already ({self.convlstm})")
-            return True
-        if (self.convlstm / "checkpoint.pt").exists():
-            cmd.append("--resume")
-        self.stage(5, "pretrain the ConvLSTM autoencoder on the training split's frames", cmd)
-        self.timed("pretrain-visual", lambda: self.cli(cmd))
+        for seed in range(self.s.seeds):
+            out = self.convlstm_path(seed).parent
+            cmd = ["pretrain-visual", "--features", self.features, "--graph", self.graph, "--out", out,
+                   "--seed", seed, "--epochs", self.s.visual_epochs, "--hidden", self.s.visual_hidden,
+                   "--embed-dim", self.s.visual_embed]
+            if (out / "convlstm.pt").exists() and (out / "metrics.json").exists():
+                self.stage(5, f"pretrain the ConvLSTM autoencoder: done already ({out})")
+                continue
+            if (out / "checkpoint.pt").exists():
+                cmd.append("--resume")
+            self.stage(5, f"pretrain the ConvLSTM autoencoder on the training split's frames (seed {seed})", cmd)
+            self.timed("pretrain-visual", lambda: self.cli(cmd))
         return True
 
     def comparison(self, models: list[str], seeds: list[int], media: bool):
-        from mdr_graph.compare.runner import CompareConfig, Comparison
+        from mdr_graph.compare.runner import SEED_FIELD, CompareConfig, Comparison
         from mdr_graph.train.config import PRESETS, TrainConfig
 
         ccfg = CompareConfig(graph=str(self.graph), features=str(self.features) if media else "",
                              gat=str(self.gat / "gat.pt") if self.has_gat else "",
-                             convlstm=str(self.convlstm / "convlstm.pt") if media else "",
+                             convlstm=str(self.convlstm_path(SEED_FIELD)) if media else "",
                              seeds=seeds, models=models, ablate=self.s.ablate and models != ["coattention"],
                              workers=self.s.workers)
         template = TrainConfig(**{**PRESETS["cpu"], "preset": "cpu", "epochs": self.s.epochs,
@@ -282,7 +289,7 @@ class Pipeline:
                "--modalities", ",".join(comp.mods),
                "--epochs", self.s.epochs, "--patience", self.s.patience, "--d-model", self.s.d_model,
                "--text-dim", self.s.text_dim, "--out", run] + (
-            ["--features", self.features, "--convlstm", self.convlstm / "convlstm.pt"] if media else [])
+            ["--features", self.features, "--convlstm", self.convlstm_path(0)] if media else [])
         self.stage(6, f"train the co-attention model over {', '.join(comp.mods)} (seed 0)", cmd)
         self.timed("train", comp.run)
         m = read_json(run / "metrics.json")
@@ -292,6 +299,7 @@ class Pipeline:
 
     def compare_all(self, media: bool) -> None:
         from mdr_graph.compare.report import write_report
+        from mdr_graph.compare.runner import SEED_FIELD
 
         comp = self.comparison(self.s.models, list(range(self.s.seeds)), media)
         self.stage(7, f"compare {len([s for s in comp.specs if s.runnable])} models on {self.s.seeds} seed(s), "
@@ -301,7 +309,8 @@ class Pipeline:
                     "--seeds", self.s.seeds, "--epochs", self.s.epochs, "--patience", self.s.patience,
                     "--d-model", self.s.d_model, "--text-dim", self.s.text_dim, "--jobs", self.s.jobs,
                     "--threads", self.threads]
-                   + (["--features", self.features, "--convlstm", self.convlstm / "convlstm.pt"] if media else [])
+                   + (["--features", self.features, "--convlstm", f"'{self.convlstm_path(SEED_FIELD)}'"]
+                      if media else [])
                    + (["--ablate"] if self.s.ablate else []))
         for spec in comp.specs:
             if spec.skip:

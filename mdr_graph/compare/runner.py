@@ -30,17 +30,17 @@ import numpy as np
 import pandas as pd
 
 from mdr_graph.compare.baselines import run_ensemble, run_tabular_baseline
-from mdr_graph.graph_build.tables import read_videos
-from mdr_graph.splits import SplitConfig, make_splits, split_hash
 from mdr_graph.compare.plan import (Available, RunSpec, fusion_modalities, inspect_inputs, parse_models,
                                     plan_models)
 from mdr_graph.config import from_dict, load_toml, save_toml
 from mdr_graph.errors import UserError
+from mdr_graph.graph_build.tables import read_videos
 from mdr_graph.io import read_json, write_json, write_text
 from mdr_graph.runlog import progress
+from mdr_graph.splits import SplitConfig, make_splits, split_hash
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.data import ALL_MODALITIES
-from mdr_graph.train.runcheck import settings_diff
+from mdr_graph.train.runcheck import check_convlstm_split, settings_diff
 
 COMPARE_VERSION = 1
 
@@ -52,7 +52,7 @@ class CompareConfig:
     graph: str = ""
     features: str = ""
     gat: str = ""
-    convlstm: str = ""
+    convlstm: str = ""          # may hold "{seed}": one ConvLSTM pretrained per seed's split (SEED_FIELD)
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     split: str = SplitConfig.kind               # mdr_graph.splits.KINDS; fractions: the [train] template's
     models: list[str] = field(default_factory=lambda: ["all"])
@@ -61,6 +61,15 @@ class CompareConfig:
     ablate: bool = False
     ablate_frames: list[int] = field(default_factory=list)  # frame counts for the frames ablation; empty = auto
     workers: int = 1                            # extraction workers for the frames ablation
+
+
+# In --convlstm, replaced by each run's seed: the ConvLSTM is pretrained on one split's
+# training videos, so every seed needs its own (train refuses another split's).
+SEED_FIELD = "{seed}"
+
+
+def for_seed(path: str, seed: int) -> str:
+    return path.replace(SEED_FIELD, str(seed))
 
 
 def run_dir(out: str | Path, spec: RunSpec, seed: int) -> Path:
@@ -72,7 +81,7 @@ def run_config(template: TrainConfig, spec: RunSpec, seed: int, ccfg: CompareCon
     """The ``TrainConfig`` of one run: the template, the compared inputs, the spec's changes, the seed."""
     mods = [m for m in spec.modalities if m in ALL_MODALITIES]
     values = {**dataclasses.asdict(template), "graph": ccfg.graph, "features": ccfg.features, "gat": ccfg.gat,
-              "convlstm": ccfg.convlstm, "split": ccfg.split, "seed": int(seed), "modalities": mods,
+              "convlstm": for_seed(ccfg.convlstm, seed), "split": ccfg.split, "seed": int(seed), "modalities": mods,
               **spec.overrides}
     if spec.kind != "neural":
         values["model"] = spec.name
@@ -209,10 +218,12 @@ class Comparison:
         if not template.fitted_cache:   # every run of one split and seed shares its label-derived inputs
             self.template = dataclasses.replace(template, fitted_cache=str(self.out.resolve() / "fitted"))
         self.jobs, self.threads = max(1, int(jobs)), threads
-        self.avail = avail or inspect_inputs(ccfg.graph, ccfg.features, ccfg.gat, ccfg.convlstm)
+        self.avail = avail or inspect_inputs(ccfg.graph, ccfg.features, ccfg.gat,
+                                             for_seed(ccfg.convlstm, ccfg.seeds[0]))
         # the run configs carry resolved absolute paths
+        convlstm = str(Path(ccfg.convlstm).resolve()) if SEED_FIELD in ccfg.convlstm else self.avail.convlstm
         self.ccfg = dataclasses.replace(ccfg, graph=self.avail.graph, features=self.avail.features,
-                                        gat=self.avail.gat, convlstm=self.avail.convlstm)
+                                        gat=self.avail.gat, convlstm=convlstm)
         self.mods = fusion_modalities(self.avail, ccfg.modalities or None)
         validate_template(template, self.mods)
         self.specs = plan_models(parse_models(ccfg.models), self.avail, self.mods, ccfg.fusion)
@@ -228,6 +239,7 @@ class Comparison:
 
     def run(self) -> dict:
         self.check_existing()  # before writing anything: a mismatch must leave DIR untouched
+        self.check_convlstm()
         self.out.mkdir(parents=True, exist_ok=True)
         save_toml(self.out / "config.toml", {"compare": self.ccfg, "train": self.template})
         snapshot_data(self.ccfg.graph, self.out)
@@ -276,6 +288,21 @@ class Comparison:
                 for f in futures:
                     f.cancel()
                 raise
+
+    def check_convlstm(self) -> None:
+        """Each seed's ConvLSTM must have been pretrained on that seed's split (see ``SEED_FIELD``)."""
+        if not self.ccfg.convlstm or not any("convlstm" in s.modalities for s, _ in self.runs()):
+            return
+        for seed in self.ccfg.seeds:
+            cfg = dataclasses.replace(self.template, graph=self.ccfg.graph, modalities=["convlstm"],
+                                      convlstm=for_seed(self.ccfg.convlstm, seed), split=self.ccfg.split, seed=seed)
+            try:
+                check_convlstm_split(cfg)
+            except UserError as e:
+                hint = (f"; with several seeds pretrain one ConvLSTM per seed and give --convlstm a path with "
+                        f"{SEED_FIELD}, e.g. runs/convlstm-seed{SEED_FIELD}/convlstm.pt"
+                        if len(self.ccfg.seeds) > 1 and SEED_FIELD not in self.ccfg.convlstm else "")
+                raise UserError(f"seed {seed}: {e}{hint}") from None
 
     def check_existing(self) -> None:
         """Every run directory already in ``DIR`` must have been made with today's settings."""

@@ -45,7 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--noise", dest="noise_sd", type=float, default=None, metavar="SD",
                    help="standard deviation of the unexplainable noise")
     r = p.add_argument_group("run")
-    r.add_argument("--workers", type=int, default=None, help="encoding processes (default min(2, cores)); output is identical")
+    r.add_argument("--workers", type=int, default=None,
+                   help="encoding processes (default min(2, cores)); output is identical")
     r.add_argument("--force", action="store_true",
                    help="overwrite a non-empty DIR that is not this corpus (only synth's own files are replaced)")
     show_defaults(p, SynthConfig)

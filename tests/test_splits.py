@@ -55,3 +55,24 @@ def test_bad_arguments_are_user_errors():
     with pytest.raises(UserError):
         SplitConfig("random", fractions=(0.5, 0.5, 0.5))
 
+
+
+def test_one_split_config_read_from_any_stage_config():
+    from mdr_graph.encoders.convlstm_pretrain import VisualPretrainConfig
+    from mdr_graph.train.config import TrainConfig
+
+    assert SplitConfig.of(TrainConfig()) == SplitConfig.of(VisualPretrainConfig()) == SplitConfig()
+    s = SplitConfig.of(TrainConfig(split="song", seed=4, split_fractions=[0.6, 0.2, 0.2]))
+    assert s == SplitConfig("song", 4, (0.6, 0.2, 0.2))
+    assert s.as_dict() == {"kind": "song", "seed": 4, "fractions": [0.6, 0.2, 0.2]}
+    assert SplitConfig(**{**s.as_dict(), "fractions": tuple(s.as_dict()["fractions"])}) == s
+
+
+def test_split_fraction_flags_are_checked_before_any_work(tmp_path, capsys):
+    from mdr_graph.cli import main
+
+    assert main(["train", "--graph", str(tmp_path), "--split-fractions", "0.5,0.5,0.5", "--out",
+                 str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "split fractions must be three non-negative numbers" in err[0]
+    assert not (tmp_path / "run").exists()

@@ -43,6 +43,7 @@ def check_settings(cfg: TrainConfig) -> None:
     for name in ("epochs", "patience", "batch_size"):
         if getattr(cfg, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: need at least 1")
+    SplitConfig.of(cfg)  # validates kind and fractions before any file is read
     check_convlstm_split(cfg)
 
 

@@ -121,6 +121,30 @@ def make_splits(videos: pd.DataFrame, cfg: SplitConfig) -> dict[str, np.ndarray]
     return {"train": ids[order[:a]], "val": ids[order[a:b]], "test": ids[order[b:]]}
 
 
+def check_filled(splits: dict[str, np.ndarray], cfg: SplitConfig, videos: pd.DataFrame) -> None:
+    """Refuse, before any training, a split that leaves train, validation or test empty.
+
+    Validation selects the epoch and test is the result, so an empty one would only fail
+    after all the work. ``--split song`` cuts only between songs: a graph where one song
+    holds most videos can leave validation empty.
+    """
+    sizes = {s: len(splits[s]) for s in SPLITS}
+    empty = [s for s in SPLITS if not sizes[s]]
+    if not empty:
+        return
+    names = {"train": "training", "val": "validation", "test": "test"}
+    what = " and ".join(names[s] for s in empty)
+    if cfg.kind == "song":
+        n_songs = videos["song_id"].nunique()
+        fix = (f"--split song cuts only between songs and this graph has {n_songs} song(s); use --split random "
+               "(or time), or a graph with more songs")
+    else:
+        fix = "build the graph from more records"
+    raise UserError(f"the {what} split{'s' if len(empty) > 1 else ''} would be empty (train/val/test = "
+                    f"{sizes['train']}/{sizes['val']}/{sizes['test']} of {len(videos)} videos, "
+                    f"--split {cfg.kind}, fractions {list(cfg.fractions)}): {fix}")
+
+
 def _song_boundary(sorted_songs: np.ndarray, i: int) -> int:
     """Move cut ``i`` forward to the first position where the song changes."""
     while 0 < i < len(sorted_songs) and sorted_songs[i] == sorted_songs[i - 1]:

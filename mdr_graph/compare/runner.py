@@ -37,7 +37,7 @@ from mdr_graph.errors import UserError
 from mdr_graph.graph_build.tables import read_videos
 from mdr_graph.io import read_json, write_json, write_text
 from mdr_graph.runlog import progress
-from mdr_graph.splits import SplitConfig, make_splits, split_hash
+from mdr_graph.splits import SplitConfig, check_filled, make_splits, split_hash
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.data import ALL_MODALITIES
 from mdr_graph.train.runcheck import check_convlstm_split, settings_diff
@@ -109,7 +109,9 @@ def expected_splits(videos: pd.DataFrame, split: str, seeds: list[int], fraction
     """``{seed: {"hash", "sizes"}}``: the split every model of that seed must use."""
     out = {}
     for s in seeds:
-        sp = make_splits(videos, SplitConfig(split, s, tuple(fractions)))
+        cfg = SplitConfig(split, s, tuple(fractions))
+        sp = make_splits(videos, cfg)
+        check_filled(sp, cfg, videos)  # every model of the seed would fail on it: refuse it up front
         out[s] = {"hash": split_hash(sp), "sizes": {k: int(len(v)) for k, v in sp.items()}}
     return out
 
@@ -240,11 +242,11 @@ class Comparison:
     def run(self) -> dict:
         self.check_existing()  # before writing anything: a mismatch must leave DIR untouched
         self.check_convlstm()
+        videos = read_videos(self.ccfg.graph)
+        self.splits = expected_splits(videos, self.ccfg.split, self.ccfg.seeds, self.template.split_fractions)
         self.out.mkdir(parents=True, exist_ok=True)
         save_toml(self.out / "config.toml", {"compare": self.ccfg, "train": self.template})
         snapshot_data(self.ccfg.graph, self.out)
-        videos = read_videos(self.ccfg.graph)
-        self.splits = expected_splits(videos, self.ccfg.split, self.ccfg.seeds, self.template.split_fractions)
         self._prepare_frame_stores()
         todo = self.runs()
         bar = progress(total=len(todo), desc="compare", unit="run")

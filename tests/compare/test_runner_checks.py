@@ -1,4 +1,5 @@
-"""compare checks, before training anything, that each seed's ConvLSTM was pretrained on that seed's split."""
+"""compare refuses, before it writes anything, a split no model could use: one with an empty split, or a
+ConvLSTM pretrained under another seed's split."""
 
 from __future__ import annotations
 
@@ -48,3 +49,23 @@ def test_a_seed_template_gives_each_seed_its_own_convlstm(toy_graph, tmp_path):
 
     spec = next(s for s in comp.specs if s.name == "coattention")
     assert run_config(comp.template, spec, 1, comp.ccfg).convlstm == str(tmp_path / "cl" / "seed1" / "convlstm.pt")
+
+
+
+def test_a_song_split_with_an_empty_validation_split_is_refused_before_anything_is_written(tmp_path):
+    """One song holds most videos: --split song cuts nothing for validation (issue 10, section 4)."""
+    from mdr_graph.io import write_parquet
+
+    gdir = tmp_path / "graph"
+    gdir.mkdir()
+    n = 40
+    videos = pd.DataFrame({"video_id": [f"v{i:02d}" for i in range(n)],
+                           "song_id": ["hit" if i < 34 else f"s{i}" for i in range(n)],
+                           "create_time": pd.date_range("2021-01-01", periods=n, freq="h", tz="UTC"),
+                           "popularity_raw": [float(i % 7) for i in range(n)]})
+    write_parquet(gdir / "videos.parquet", videos)
+    ccfg = CompareConfig(graph=str(gdir), seeds=[0], split="song", models=["song-mean"])
+    comp = Comparison(ccfg, TrainConfig(), tmp_path / "cmp", avail=Available(graph=str(gdir)))
+    with pytest.raises(UserError, match=r"validation split would be empty .*--split song cuts only between songs"):
+        comp.run()
+    assert not (tmp_path / "cmp").exists()

@@ -63,7 +63,7 @@ def clip_specs(n: int, seed: int = 0) -> list[dict]:
 
 
 def ensure_clips(cache: Path, n: int) -> list[dict]:
-    from mdr_graph.media.synthetic import write_clip
+    from mdr_graph.testing.clips import write_clip
     from mdr_graph.runlog import progress
 
     cache.mkdir(parents=True, exist_ok=True)

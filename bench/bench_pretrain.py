@@ -64,7 +64,7 @@ def hetero_graph(num_videos: int, seed: int = 0):
     import torch
     from torch_geometric.data import HeteroData
 
-    from mdr_graph.pretrain.synthetic import synthetic_graph
+    from mdr_graph.testing.graphs import synthetic_graph
 
     rng = np.random.default_rng(seed)
     data = synthetic_graph(num_videos, max(2, num_videos // 300), zipf_exponent=1.0, seed=seed, with_ids=False)
@@ -103,7 +103,7 @@ def _worker_train(spec: dict) -> dict:
 
     from mdr_graph.graph_build.graph import save_graph
     from mdr_graph.pretrain.config import GATConfig
-    from mdr_graph.pretrain.synthetic import synthetic_graph
+    from mdr_graph.testing.graphs import synthetic_graph
     from mdr_graph.pretrain.trainer import train
     from mdr_graph.runlog import peak_rss_mb
 

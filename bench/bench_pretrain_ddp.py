@@ -72,7 +72,7 @@ def run(name: str, cmd: list[str], threads: int, rundir: Path) -> dict:
 
 def run_size(videos: int, epochs: int, tmp: Path, with_one_thread: bool) -> dict[str, dict]:
     from mdr_graph.graph_build.graph import save_graph
-    from mdr_graph.pretrain.synthetic import synthetic_graph
+    from mdr_graph.testing.graphs import synthetic_graph
 
     songs = max(1, videos // 300)
     graph = tmp / f"graph-{videos}"

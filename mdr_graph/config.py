@@ -112,7 +112,7 @@ def show_defaults(parser: argparse.ArgumentParser, *classes: type) -> None:
         if cls is None:
             continue
         value = field_default(cls, action.dest)
-        if value in ("", None) or value == []:
+        if value in ("", None) or value in ([], {}):
             continue
         shown = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value).lower() \
             if isinstance(value, bool) else str(value)

@@ -34,6 +34,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mdr_graph.config import show_defaults
 from mdr_graph.errors import UserError
 from mdr_graph.io import read_json, write_json
 
@@ -69,7 +70,7 @@ class DemoSettings:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="demo-run", help="demo directory (default demo-run); resumed when it exists")
+    p.add_argument("--out", default="demo-run", help="demo directory (default %(default)s); resumed when it exists")
     p.add_argument("--data", help="your own scraped metadata (any format build-graph reads) instead of a "
                                   "synthetic corpus")
     p.add_argument("--media-root", dest="media_root", help="with --data: where the videos are (DIR/<id>.mp4)")
@@ -77,26 +78,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --data: CSV column names for canonical fields, as in `build-graph --columns`")
     p.add_argument("--scrape-time", dest="scrape_time", metavar="ISO",
                    help="with --data: when the scrape was taken, as in `build-graph --scrape-time`")
-    p.add_argument("--quick", action="store_true", help="the small CI size (about 60 videos, 1 seed, 2 epochs)")
-    p.add_argument("--videos", type=int, help="synthetic videos (default 300)")
+    p.add_argument("--quick", action="store_true", help="the small CI size (about 60 videos, 1 seed, 2 epochs: "
+                   "DemoSettings.quick) instead of the defaults below")
+    p.add_argument("--videos", type=int, help="synthetic videos")
     p.add_argument("--songs", type=int, help="synthetic songs (default videos // 4)")
-    p.add_argument("--seed", type=int, help="corpus seed (default 0)")
-    p.add_argument("--seeds", type=int, help="seeds of the comparison (default 3)")
-    p.add_argument("--epochs", type=int, help="max epochs of the fusion model and the neural baselines (default 30)")
-    p.add_argument("--gat-epochs", dest="gat_epochs", type=int, help="max GAT pretraining epochs (default 100)")
-    p.add_argument("--visual-epochs", dest="visual_epochs", type=int, help="ConvLSTM pretraining epochs (5)")
-    p.add_argument("--workers", type=int, help="processes for synthesis and extraction (default 2)")
+    p.add_argument("--seed", type=int, help="corpus seed")
+    p.add_argument("--seeds", type=int, help="seeds of the comparison")
+    p.add_argument("--epochs", type=int, help="max epochs of the fusion model and the neural baselines")
+    p.add_argument("--gat-epochs", dest="gat_epochs", type=int, help="max GAT pretraining epochs")
+    p.add_argument("--visual-epochs", dest="visual_epochs", type=int, help="ConvLSTM pretraining epochs")
+    p.add_argument("--workers", type=int, help="processes for synthesis and extraction")
     p.add_argument("--threads", type=int, default=1,
-                   help="torch threads for training (default 1: these small models gain nothing from a second "
-                        "intra-op thread on 2 cores, and lose up to 10x when the cores are shared)")
-    p.add_argument("--jobs", type=int, help="comparison runs trained at once (default 2)")
-    p.add_argument("--models", help="models to compare: all (default) or a comma-separated list")
+                   help="torch threads for training (default %(default)s: these small models gain nothing from "
+                        "a second intra-op thread on 2 cores, and lose up to 10x when the cores are shared)")
+    p.add_argument("--jobs", type=int, help="comparison runs trained at once")
+    p.add_argument("--models", help="models to compare: all or a comma-separated list")
     p.add_argument("--ablate", action="store_const", const=True, help="also run the ablations (slower)")
     w = p.add_mutually_exclusive_group()
     w.add_argument("--whisper", help="a Whisper checkpoint (path or cached name) for the whisper modality")
     w.add_argument("--tiny-whisper", dest="tiny_whisper", action="store_true",
                    help="build and use a tiny RANDOM-WEIGHT Whisper checkpoint (exercises the code path only; "
                         "its features carry no information)")
+    show_defaults(p, DemoSettings)
 
 
 def settings_from(args: argparse.Namespace) -> DemoSettings:
@@ -155,7 +158,7 @@ class Pipeline:
     def timed(self, name: str, fn) -> None:
         t0 = time.perf_counter()
         fn()
-        self.timings[name] = round(time.perf_counter() - t0, 2)
+        self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t0, 2)
 
     def check_inputs(self) -> None:
         """Resume only a demo made from the same inputs; anything else would mix two corpora."""
@@ -214,9 +217,9 @@ class Pipeline:
         self.timed("pretrain", lambda: self.cli(cmd))
 
     def has_media(self) -> bool:
-        import pandas as pd
+        from mdr_graph.graph_build.tables import read_videos
 
-        paths = pd.read_parquet(self.graph / "videos.parquet", columns=["video_path"])["video_path"]
+        paths = read_videos(self.graph, ["video_path"])["video_path"]
         return bool(paths.notna().any())
 
     def extract(self) -> bool:
@@ -244,26 +247,33 @@ class Pipeline:
         self.timed("extract", lambda: self.cli(cmd))
         return True
 
+    def convlstm_path(self, seed: int | str) -> Path:
+        """One ConvLSTM per comparison seed: each saw only its own seed's training split
+        (train refuses a ConvLSTM pretrained under another split)."""
+        return self.convlstm / f"seed{seed}" / "convlstm.pt"
+
     def pretrain_visual(self) -> bool:
-        cmd = ["pretrain-visual", "--features", self.features, "--graph", self.graph, "--out", self.convlstm,
-               "--seed", 0, "--epochs", self.s.visual_epochs, "--hidden", self.s.visual_hidden,
-               "--embed-dim", self.s.visual_embed]
-        if (self.convlstm / "convlstm.pt").exists() and (self.convlstm / "metrics.json").exists():
-            self.stage(5, f"pretrain the ConvLSTM autoencoder: done already ({self.convlstm})")
-            return True
-        if (self.convlstm / "checkpoint.pt").exists():
-            cmd.append("--resume")
-        self.stage(5, "pretrain the ConvLSTM autoencoder on the training split's frames", cmd)
-        self.timed("pretrain-visual", lambda: self.cli(cmd))
+        for seed in range(self.s.seeds):
+            out = self.convlstm_path(seed).parent
+            cmd = ["pretrain-visual", "--features", self.features, "--graph", self.graph, "--out", out,
+                   "--seed", seed, "--epochs", self.s.visual_epochs, "--hidden", self.s.visual_hidden,
+                   "--embed-dim", self.s.visual_embed]
+            if (out / "convlstm.pt").exists() and (out / "metrics.json").exists():
+                self.stage(5, f"pretrain the ConvLSTM autoencoder: done already ({out})")
+                continue
+            if (out / "checkpoint.pt").exists():
+                cmd.append("--resume")
+            self.stage(5, f"pretrain the ConvLSTM autoencoder on the training split's frames (seed {seed})", cmd)
+            self.timed("pretrain-visual", lambda: self.cli(cmd))
         return True
 
     def comparison(self, models: list[str], seeds: list[int], media: bool):
-        from mdr_graph.compare.runner import CompareConfig, Comparison
+        from mdr_graph.compare.runner import SEED_FIELD, CompareConfig, Comparison
         from mdr_graph.train.config import PRESETS, TrainConfig
 
         ccfg = CompareConfig(graph=str(self.graph), features=str(self.features) if media else "",
                              gat=str(self.gat / "gat.pt") if self.has_gat else "",
-                             convlstm=str(self.convlstm / "convlstm.pt") if media else "",
+                             convlstm=str(self.convlstm_path(SEED_FIELD)) if media else "",
                              seeds=seeds, models=models, ablate=self.s.ablate and models != ["coattention"],
                              workers=self.s.workers)
         template = TrainConfig(**{**PRESETS["cpu"], "preset": "cpu", "epochs": self.s.epochs,
@@ -279,7 +289,7 @@ class Pipeline:
                "--modalities", ",".join(comp.mods),
                "--epochs", self.s.epochs, "--patience", self.s.patience, "--d-model", self.s.d_model,
                "--text-dim", self.s.text_dim, "--out", run] + (
-            ["--features", self.features, "--convlstm", self.convlstm / "convlstm.pt"] if media else [])
+            ["--features", self.features, "--convlstm", self.convlstm_path(0)] if media else [])
         self.stage(6, f"train the co-attention model over {', '.join(comp.mods)} (seed 0)", cmd)
         self.timed("train", comp.run)
         m = read_json(run / "metrics.json")
@@ -289,6 +299,7 @@ class Pipeline:
 
     def compare_all(self, media: bool) -> None:
         from mdr_graph.compare.report import write_report
+        from mdr_graph.compare.runner import SEED_FIELD
 
         comp = self.comparison(self.s.models, list(range(self.s.seeds)), media)
         self.stage(7, f"compare {len([s for s in comp.specs if s.runnable])} models on {self.s.seeds} seed(s), "
@@ -298,7 +309,8 @@ class Pipeline:
                     "--seeds", self.s.seeds, "--epochs", self.s.epochs, "--patience", self.s.patience,
                     "--d-model", self.s.d_model, "--text-dim", self.s.text_dim, "--jobs", self.s.jobs,
                     "--threads", self.threads]
-                   + (["--features", self.features, "--convlstm", self.convlstm / "convlstm.pt"] if media else [])
+                   + (["--features", self.features, "--convlstm", f"'{self.convlstm_path(SEED_FIELD)}'"]
+                      if media else [])
                    + (["--ablate"] if self.s.ablate else []))
         for spec in comp.specs:
             if spec.skip:

@@ -15,7 +15,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     printed = capsys.readouterr().out
     # every stage left its result
     for f in ("corpus/metadata.json", "graph/graph.pt", "gat/gat.pt", "features/index.parquet",
-              "convlstm/convlstm.pt", "compare/coattention/seed0/metrics.json", "compare/compare.json",
+              "convlstm/seed0/convlstm.pt", "compare/coattention/seed0/metrics.json", "compare/compare.json",
               "compare/report.md", "compare/report.html", "demo.json"):
         assert (out / f).exists(), f
     # the full model used every extracted modality, and the baselines ran beside it

@@ -28,9 +28,9 @@ from mdr_graph.config import from_dict, load_toml, show_defaults
 from mdr_graph.errors import UserError
 from mdr_graph.fusion_config import FUSIONS
 from mdr_graph.modalities import names, parse_modalities
+from mdr_graph.splits import add_split_arguments
 from mdr_graph.train.cli import add_training_arguments
 from mdr_graph.train.config import PRESETS, TrainConfig
-from mdr_graph.train.splits import KINDS as SPLIT_KINDS
 
 # TrainConfig fields that a comparison sets per run; they cannot come from the [train] template.
 PER_RUN_FIELDS = ("graph", "features", "gat", "convlstm", "modalities", "model", "fusion", "split", "seed")
@@ -63,7 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML with [compare] and/or [train] sections (e.g. a previous DIR/config.toml)")
     w = p.add_argument_group("what to compare")
     w.add_argument("--seeds", type=_seeds, help="number of seeds (3 = 0,1,2) or a list such as 0,5,9")
-    w.add_argument("--split", choices=SPLIT_KINDS, help="split kind")
+    add_split_arguments(w, seed=False)
     w.add_argument("--models", help="all or a comma-separated list of: " + ",".join(MODELS))
     w.add_argument("--modalities", help="the full model's modalities, from: " + ",".join(names())
                    + " (default: every usable one)")

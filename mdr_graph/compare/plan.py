@@ -177,11 +177,10 @@ def plan_models(names: list[str], avail: Available, mods: list[str], fusion: str
 
 def inspect_inputs(graph: str, features: str = "", gat: str = "", convlstm: str = "") -> Available:
     """Check the given paths exist and read what the feature store holds."""
-    import pandas as pd
+    from mdr_graph.graph_build.tables import read_videos
 
     gdir = Path(graph)
-    if not (gdir / "videos.parquet").exists():
-        raise UserError(f"--graph {graph}: no videos.parquet there; build it with `mdr-graph build-graph`")
+    videos = read_videos(gdir, ["video_path"])
     for flag, p in (("--gat", gat), ("--convlstm", convlstm)):
         if p and not Path(p).is_file():
             raise UserError(f"{flag} {p}: file not found")
@@ -197,7 +196,6 @@ def inspect_inputs(graph: str, features: str = "", gat: str = "", convlstm: str 
         keys = {k for k in registry.store_keys() if sample.get(k) is not None}
         if "frames" in keys:
             frames = int(sample["frames"].shape[0])
-    videos = pd.read_parquet(gdir / "videos.parquet", columns=["video_path"])
     has_files = any(isinstance(p, str) and Path(p).is_file() for p in videos["video_path"].head(50))
     return Available(str(gdir.resolve()), str(Path(features).resolve()) if features else "",
                      str(Path(gat).resolve()) if gat else "", str(Path(convlstm).resolve()) if convlstm else "",

@@ -11,8 +11,8 @@ add ``model.pt`` and ``tb/``)::
     DIR/ablations/<variant>/seed<k>/
     DIR/report.md, report.html, plots/
 
-The split of seed ``k`` is ``make_splits(videos, split, k)`` for every model, and each
-run's ``splits.json`` is fingerprinted (:func:`~mdr_graph.train.splits.split_hash`)
+The split of seed ``k`` is ``make_splits(videos, SplitConfig(split, k, fractions))`` for every model, and each
+run's ``splits.json`` is fingerprinted (:func:`~mdr_graph.splits.split_hash`)
 and checked against it, so "same split" is verified, not assumed. A run whose
 ``metrics.json`` exists is finished and skipped on re-run; a neural run with only a
 ``checkpoint.pt`` resumes from it. A finished run whose saved config differs from what
@@ -30,17 +30,19 @@ import numpy as np
 import pandas as pd
 
 from mdr_graph.compare.tabular import run_ensemble, run_tabular_baseline
-from mdr_graph.train.splits import make_splits, split_hash
+from mdr_graph.splits import make_splits, split_hash
 from mdr_graph.compare.plan import (Available, RunSpec, fusion_modalities, inspect_inputs, parse_models,
                                     plan_models)
 from mdr_graph.config import from_dict, load_toml, save_toml
 from mdr_graph.errors import UserError
 from mdr_graph.fusion_config import FusionConfig
+from mdr_graph.graph_build.tables import read_videos
 from mdr_graph.modalities import names
 from mdr_graph.io import read_json, write_json, write_text
 from mdr_graph.runlog import progress
+from mdr_graph.splits import SplitConfig, check_filled, make_splits, split_hash
 from mdr_graph.train.config import TrainConfig
-from mdr_graph.train.runcheck import settings_diff
+from mdr_graph.train.runcheck import check_convlstm_split, settings_diff
 
 COMPARE_VERSION = 1
 
@@ -52,15 +54,24 @@ class CompareConfig:
     graph: str = ""
     features: str = ""
     gat: str = ""
-    convlstm: str = ""
+    convlstm: str = ""          # may hold "{seed}": one ConvLSTM pretrained per seed's split (SEED_FIELD)
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    split: str = "random"                       # random | time | song
+    split: str = SplitConfig.kind               # mdr_graph.splits.KINDS; fractions: the [train] template's
     models: list[str] = field(default_factory=lambda: ["all"])
     modalities: list[str] = field(default_factory=list)   # the full model's; empty = every usable one
     fusion: str = FusionConfig.fusion           # the full model's co-attention variant
     ablate: bool = False
     ablate_frames: list[int] = field(default_factory=list)  # frame counts for the frames ablation; empty = auto
     workers: int = 1                            # extraction workers for the frames ablation
+
+
+# In --convlstm, replaced by each run's seed: the ConvLSTM is pretrained on one split's
+# training videos, so every seed needs its own (train refuses another split's).
+SEED_FIELD = "{seed}"
+
+
+def for_seed(path: str, seed: int) -> str:
+    return path.replace(SEED_FIELD, str(seed))
 
 
 def run_dir(out: str | Path, spec: RunSpec, seed: int) -> Path:
@@ -72,7 +83,7 @@ def run_config(template: TrainConfig, spec: RunSpec, seed: int, ccfg: CompareCon
     """The ``TrainConfig`` of one run: the template, the compared inputs, the spec's changes, the seed."""
     mods = [m for m in spec.modalities if m in names()]   # a tabular model's inputs also name ids
     values = {**dataclasses.asdict(template), "graph": ccfg.graph, "features": ccfg.features, "gat": ccfg.gat,
-              "convlstm": ccfg.convlstm, "split": ccfg.split, "seed": int(seed), "modalities": mods,
+              "convlstm": for_seed(ccfg.convlstm, seed), "split": ccfg.split, "seed": int(seed), "modalities": mods,
               **spec.overrides}
     if spec.kind != "neural":
         values["model"] = spec.name
@@ -100,7 +111,9 @@ def expected_splits(videos: pd.DataFrame, split: str, seeds: list[int], fraction
     """``{seed: {"hash", "sizes"}}``: the split every model of that seed must use."""
     out = {}
     for s in seeds:
-        sp = make_splits(videos, split, s, tuple(fractions))
+        cfg = SplitConfig(split, s, tuple(fractions))
+        sp = make_splits(videos, cfg)
+        check_filled(sp, cfg, videos)  # every model of the seed would fail on it: refuse it up front
         out[s] = {"hash": split_hash(sp), "sizes": {k: int(len(v)) for k, v in sp.items()}}
     return out
 
@@ -123,7 +136,7 @@ def _stamp_split_hash(path: Path, h: str) -> None:
 def snapshot_data(graph: str | Path, out: Path) -> None:
     """Copy the graph columns the report plots into ``DIR/data`` (no engagement counts)."""
     g = Path(graph)
-    v = pd.read_parquet(g / "videos.parquet", columns=["video_id", "song_id", "create_time", "popularity_raw"])
+    v = read_videos(g, ["video_id", "song_id", "create_time", "popularity_raw"])
     write_text(out / "data" / "videos.csv", v.to_csv(index=False))
     if (g / "songs.parquet").exists():
         s = pd.read_parquet(g / "songs.parquet", columns=["song_id", "degree"])
@@ -209,10 +222,12 @@ class Comparison:
         if not template.fitted_cache:   # every run of one split and seed shares its label-derived inputs
             self.template = dataclasses.replace(template, fitted_cache=str(self.out.resolve() / "fitted"))
         self.jobs, self.threads = max(1, int(jobs)), threads
-        self.avail = avail or inspect_inputs(ccfg.graph, ccfg.features, ccfg.gat, ccfg.convlstm)
+        self.avail = avail or inspect_inputs(ccfg.graph, ccfg.features, ccfg.gat,
+                                             for_seed(ccfg.convlstm, ccfg.seeds[0]))
         # the run configs carry resolved absolute paths
+        convlstm = str(Path(ccfg.convlstm).resolve()) if SEED_FIELD in ccfg.convlstm else self.avail.convlstm
         self.ccfg = dataclasses.replace(ccfg, graph=self.avail.graph, features=self.avail.features,
-                                        gat=self.avail.gat, convlstm=self.avail.convlstm)
+                                        gat=self.avail.gat, convlstm=convlstm)
         self.mods = fusion_modalities(self.avail, ccfg.modalities or None)
         validate_template(template, self.mods)
         self.specs = plan_models(parse_models(ccfg.models), self.avail, self.mods, ccfg.fusion)
@@ -227,14 +242,13 @@ class Comparison:
         return [(s, seed) for seed in self.ccfg.seeds for s in self.specs if s.runnable]
 
     def run(self) -> dict:
-        from mdr_graph.train.prepare import read_videos
-
         self.check_existing()  # before writing anything: a mismatch must leave DIR untouched
+        self.check_convlstm()
+        videos = read_videos(self.ccfg.graph)
+        self.splits = expected_splits(videos, self.ccfg.split, self.ccfg.seeds, self.template.split_fractions)
         self.out.mkdir(parents=True, exist_ok=True)
         save_toml(self.out / "config.toml", {"compare": self.ccfg, "train": self.template})
         snapshot_data(self.ccfg.graph, self.out)
-        videos = read_videos(self.ccfg.graph)
-        self.splits = expected_splits(videos, self.ccfg.split, self.ccfg.seeds, self.template.split_fractions)
         self._prepare_frame_stores()
         todo = self.runs()
         bar = progress(total=len(todo), desc="compare", unit="run")
@@ -278,6 +292,21 @@ class Comparison:
                 for f in futures:
                     f.cancel()
                 raise
+
+    def check_convlstm(self) -> None:
+        """Each seed's ConvLSTM must have been pretrained on that seed's split (see ``SEED_FIELD``)."""
+        if not self.ccfg.convlstm or not any("convlstm" in s.modalities for s, _ in self.runs()):
+            return
+        for seed in self.ccfg.seeds:
+            cfg = dataclasses.replace(self.template, graph=self.ccfg.graph, modalities=["convlstm"],
+                                      convlstm=for_seed(self.ccfg.convlstm, seed), split=self.ccfg.split, seed=seed)
+            try:
+                check_convlstm_split(cfg)
+            except UserError as e:
+                hint = (f"; with several seeds pretrain one ConvLSTM per seed and give --convlstm a path with "
+                        f"{SEED_FIELD}, e.g. runs/convlstm-seed{SEED_FIELD}/convlstm.pt"
+                        if len(self.ccfg.seeds) > 1 and SEED_FIELD not in self.ccfg.convlstm else "")
+                raise UserError(f"seed {seed}: {e}{hint}") from None
 
     def check_existing(self) -> None:
         """Every run directory already in ``DIR`` must have been made with today's settings."""

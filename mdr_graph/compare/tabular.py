@@ -25,8 +25,8 @@ from mdr_graph.io import read_json
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.dataset import Normalizer
 from mdr_graph.train.gbdt import gbdt_fit, gbdt_inputs
+from mdr_graph.splits import SPLITS, SplitConfig, make_splits, split_hash
 from mdr_graph.train.run_files import run_metrics, write_run_inputs, write_run_result
-from mdr_graph.train.splits import SPLITS, make_splits
 
 # Ridge penalties tried; the one with the best validation MSE is kept (the intercept is never penalised).
 RIDGE_ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -161,12 +161,12 @@ def fit_predict(name: str, videos: pd.DataFrame, rows: dict[str, np.ndarray], ta
 
 def run_tabular_baseline(name: str, cfg: TrainConfig, out_dir: str | Path) -> dict:
     """Fit and evaluate one non-neural baseline; write ``out_dir`` in the ``train`` run format."""
-    from mdr_graph.train.prepare import read_videos
+    from mdr_graph.graph_build.tables import read_videos
 
     t0 = time.perf_counter()
     out = Path(out_dir)
     videos = read_videos(cfg.graph).reset_index(drop=True)
-    splits = make_splits(videos, cfg.split, cfg.seed, tuple(cfg.split_fractions))
+    splits = make_splits(videos, SplitConfig.of(cfg))
     row = pd.Series(np.arange(len(videos)), index=videos["video_id"].astype(str))
     rows = {s: row.loc[[str(v) for v in splits[s]]].to_numpy() for s in SPLITS}
     raw = videos["popularity_raw"].to_numpy(dtype=np.float64)

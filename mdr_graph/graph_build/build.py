@@ -32,13 +32,14 @@ from mdr_graph.graph_build.ingest import REJECT_REASONS, Ingested, Rejects, inge
 from mdr_graph.graph_build.schema import (CREATOR_COLUMNS, DEFAULT_MAX_DF, DEFAULT_MIN_HUB_VIDEOS, DEFAULT_NODES,
                                           EDGE_TYPES, ENTITY_TYPES, HASHTAG_COLUMNS, SONG_COLUMNS, VIDEO_COLUMNS)
 from mdr_graph.graph_build.stats import degree_stats, hetero_components, log_histogram
+from mdr_graph.graph_build.tables import VIDEOS_FILE
 from mdr_graph.io import atomic_path, write_json
 
 SUMMARY_FILE = "summary.json"
 REJECTS_FILE = "rejects.jsonl"
 EXPORT_FORMATS = ("graphml", "gexf")
 # Files a build owns in GRAPHDIR; summary.json is the completion marker and goes last.
-OUTPUT_FILES = ("videos.parquet", "songs.parquet", "creators.parquet", "hashtags.parquet", "graph.pt", REJECTS_FILE,
+OUTPUT_FILES = (VIDEOS_FILE, "songs.parquet", "creators.parquet", "hashtags.parquet", "graph.pt", REJECTS_FILE,
                 "config.toml", *(f"graph.{e}" for e in EXPORT_FORMATS))
 
 
@@ -265,7 +266,7 @@ def build_graph(inputs: list[str | os.PathLike] | str | os.PathLike, out: str | 
             raise _nothing_accepted(ing, out)
         videos = ing.videos
         songs = songs_table(videos)
-        write_table(staging / "videos.parquet", videos, VIDEO_COLUMNS)
+        write_table(staging / VIDEOS_FILE, videos, VIDEO_COLUMNS)
         write_table(staging / "songs.parquet", songs, SONG_COLUMNS)
         tables: dict[str, pd.DataFrame] = {"song": songs} if "song" in nodes else {}
         creators = creator_rows = hashtags = None

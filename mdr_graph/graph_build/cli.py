@@ -38,17 +38,20 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mdr_graph.config import show_defaults
 from mdr_graph.errors import UserError
 from mdr_graph.graph_build.formats import FORMATS, RAW_FIELDS, check_column_map, parse_column_map
-from mdr_graph.graph_build.schema import DEFAULT_MAX_DF, DEFAULT_MIN_HUB_VIDEOS, DEFAULT_NODES, ENTITY_TYPES
+from mdr_graph.graph_build.schema import ENTITY_TYPES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from mdr_graph.graph_build.build import EXPORT_FORMATS, BuildGraphConfig
+
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="metadata files or directories (searched for .json/.jsonl/.ndjson/.csv/.tsv)")
     p.add_argument("--out", default=None, metavar="GRAPHDIR", help="the graph directory to write")
     p.add_argument("--format", default=None, choices=("auto", *FORMATS),
-                   help="input format (default auto: detected per file, and reported)")
+                   help="input format (auto: detected per file, and reported)")
     p.add_argument("--columns", default=None, metavar="CANONICAL=SOURCE,...",
                    help="CSV column names for canonical fields, e.g. video_id=id,plays=views; "
                         f"canonical names: {', '.join(RAW_FIELDS)}")
@@ -64,19 +67,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "popularity_S.jsonl, default popularity) instead of computing it from the counts; "
                         "it is stored as popularity_raw and summary.json says which target was used")
     p.add_argument("--nodes", default=None, metavar="TYPES",
-                   help=f"node types besides video, comma-separated from {','.join(ENTITY_TYPES)} (default "
-                        f"{','.join(DEFAULT_NODES)}; song alone is VAN's song-video graph); each is joined to videos "
-                        "in both directions")
+                   help=f"node types besides video, comma-separated from {','.join(ENTITY_TYPES)} (song alone is "
+                        "VAN's song-video graph); each is joined to videos in both directions")
     p.add_argument("--hashtag-max-df", type=float, default=None, metavar="SHARE",
                    help="hub rule: a hashtag on more than this share of the videos (and on at least "
                         "--hashtag-min-hub-videos of them) is not a node; summary.json lists the dropped hubs "
-                        f"(default {DEFAULT_MAX_DF:g}; 1 keeps every tag)")
+                        "(1 keeps every tag)")
     p.add_argument("--hashtag-min-hub-videos", type=int, default=None, metavar="N",
-                   help=f"a hashtag on fewer videos than this is never a hub (default {DEFAULT_MIN_HUB_VIDEOS})")
-    p.add_argument("--export", action="append", default=None, choices=("graphml", "gexf"),
+                   help="a hashtag on fewer videos than this is never a hub")
+    p.add_argument("--export", action="append", default=None, choices=EXPORT_FORMATS,
                    help="also write graph.graphml / graph.gexf through networkx (repeatable)")
     p.add_argument("--config", default=None,
                    help="a TOML file with a [build_graph] section (e.g. GRAPHDIR/config.toml)")
+    show_defaults(p, BuildGraphConfig)
 
 
 def _config(args: argparse.Namespace):

@@ -29,30 +29,32 @@ from mdr_graph.errors import UserError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from mdr_graph.config import show_defaults
+    from mdr_graph.media.decode import FITS, POSITIONS, STRATEGIES
+    from mdr_graph.media.extract_config import TRANSCRIBE_BACKENDS, ExtractConfig
+
     p.add_argument("--graph", metavar="GRAPHDIR", help="directory with videos.parquet (from `mdr-graph build-graph`)")
     p.add_argument("--out", metavar="FEATDIR", required=True, help="feature directory to write (or resume, or merge)")
     p.add_argument("--config", metavar="TOML", help="settings file; its [extract] section (e.g. FEATDIR/config.toml)")
     g = p.add_argument_group("frames")
-    g.add_argument("--frames", type=int, default=None, metavar="N",
-                   help="frames per video, one per segment (default 2)")
+    g.add_argument("--frames", type=int, default=None, metavar="N", help="frames per video, one per segment")
     g.add_argument("--segments", type=int, default=None, metavar="N",
-                   help="split into this many segments and keep the first --frames (default: = --frames; "
+                   help="split into this many segments and keep the first --frames (unset: = --frames; "
                         "the reference design used 15)")
-    g.add_argument("--position", choices=["centre", "start"], default=None,
-                   help="frame at each segment's centre (default) or start")
+    g.add_argument("--position", choices=POSITIONS, default=None, help="frame at each segment's centre or start")
     g.add_argument("--size", type=int, default=None, metavar="PX",
-                   help="square side in pixels (default 64; 224 for ViT)")
-    g.add_argument("--fit", choices=["crop", "letterbox", "stretch"], default=None,
-                   help="9:16 to square: centre crop (default), letterbox on black, or stretch")
-    g.add_argument("--strategy", choices=["auto", "seek", "scan"], default=None,
+                   help="square side in pixels (224 for ViT)")
+    g.add_argument("--fit", choices=FITS, default=None,
+                   help="9:16 to square: centre crop, letterbox on black, or stretch")
+    g.add_argument("--strategy", choices=STRATEGIES, default=None,
                    help="seek to each frame, decode one pass, or choose per video from the keyframe index "
-                        "(default auto; the frames are the same)")
+                        "(auto); every strategy gives the same frames")
     g = p.add_argument_group("audio")
-    g.add_argument("--sample-rate", dest="sample_rate", type=int, default=None, metavar="HZ", help="Hz (default 16000)")
+    g.add_argument("--sample-rate", dest="sample_rate", type=int, default=None, metavar="HZ", help="Hz")
     g.add_argument("--audio-seconds", dest="audio_seconds", type=float, default=None, metavar="S",
-                   help="pad or trim the audio to this many seconds (default 10)")
-    g.add_argument("--mfcc", dest="n_mfcc", type=int, default=None, metavar="N", help="MFCC coefficients (default 40)")
-    g.add_argument("--n-mels", dest="n_mels", type=int, default=None, metavar="N", help="mel bands (default 64)")
+                   help="pad or trim the audio to this many seconds")
+    g.add_argument("--mfcc", dest="n_mfcc", type=int, default=None, metavar="N", help="MFCC coefficients")
+    g.add_argument("--n-mels", dest="n_mels", type=int, default=None, metavar="N", help="mel bands")
     g.add_argument("--fbank", action="store_const", const=True, default=None,
                    help="also store log mel filter banks")
     g.add_argument("--whisper", metavar="PATH_OR_NAME", default=None,
@@ -60,24 +62,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "already in ~/.cache/whisper (never downloads)")
     g.add_argument("--no-transcribe", dest="transcribe", action="store_const", const=False, default=None,
                    help="with --whisper: store the embedding only, skip the transcript and language")
-    g.add_argument("--transcribe-backend", dest="transcribe_backend", choices=["openai", "faster-whisper"],
-                   default=None, help="with --whisper: transcripts by openai-whisper (default) or faster-whisper "
+    g.add_argument("--transcribe-backend", dest="transcribe_backend", choices=TRANSCRIBE_BACKENDS,
+                   default=None, help="with --whisper: transcripts by openai-whisper or faster-whisper "
                                       "(same weights, int8, faster on CPU; needs an installed model such as base)")
     g.add_argument("--whisper-max-tokens", dest="whisper_max_tokens", type=int, default=None, metavar="N",
                    help="cap on tokens decoded per 30 s window")
     g = p.add_argument_group("run")
-    g.add_argument("--workers", type=int, default=1, metavar="N", help="decoding processes (default 1)")
+    g.add_argument("--workers", type=int, default=1, metavar="N", help="decoding processes (default %(default)s)")
     g.add_argument("--shard", metavar="i/n", default=None,
                    help="process only shard i of n (0-based) by a stable hash of video_id")
     g.add_argument("--shard-size", dest="shard_size", type=int, default=None, metavar="N",
-                   help="videos per shard file (default 256)")
+                   help="videos per shard file")
     g.add_argument("--decode-threads", dest="decode_threads", type=int, default=None, metavar="N",
-                   help="FFmpeg threads per process (default: cores / workers)")
+                   help="FFmpeg threads per process (0: cores / workers)")
     g.add_argument("--media-root", dest="media_root", default=None, metavar="DIR",
                    help="refuse any video file whose real path is outside this directory")
     g.add_argument("--retry-errors", action="store_true", help="retry videos that failed in an earlier run")
     g.add_argument("--merge", action="store_true", help="only join the shards' indexes into FEATDIR/index.parquet")
     g.add_argument("--allow-partial", action="store_true", help="with --merge: merge even if videos are missing")
+    show_defaults(p, ExtractConfig)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mdr_graph.errors import UserError
+from mdr_graph.graph_build.tables import read_videos
 from mdr_graph.media.decode import FILE_NOT_FOUND
 
 
@@ -50,16 +51,7 @@ def shard_from_env() -> tuple[int, int] | None:
 
 def load_videos(graph_dir: str | Path) -> pd.DataFrame:
     """``video_id, video_path, duration_s`` of ``GRAPHDIR/videos.parquet``, one row per id, in graph order."""
-    path = Path(graph_dir) / "videos.parquet"
-    if not path.is_file():
-        raise UserError(f"{path} not found: pass --graph the directory written by `mdr-graph build-graph`")
-    try:
-        videos = pd.read_parquet(path)
-    except Exception as e:
-        raise UserError(f"{path} is not a readable parquet file: {e}") from None
-    missing = [c for c in ("video_id", "video_path") if c not in videos.columns]
-    if missing:
-        raise UserError(f"{path} lacks column(s) {', '.join(missing)}; rebuild it with `mdr-graph build-graph`")
+    videos = read_videos(graph_dir, ["video_id", "video_path"], optional=["duration_s"])
     if "duration_s" not in videos.columns:
         videos["duration_s"] = np.nan
     videos = videos[["video_id", "video_path", "duration_s"]].copy()

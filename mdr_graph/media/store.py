@@ -37,12 +37,12 @@ import torch
 
 from mdr_graph.errors import UserError
 from mdr_graph.io import torch_load, torch_save, write_parquet
+from mdr_graph.media.extract_config import ExtractConfig, load_config
 
 FORMAT_VERSION = 1
 SHARD_DIR = "shards"
 INDEX_FILE = "index.parquet"
 ERRORS_FILE = "errors.jsonl"
-CONFIG_FILE = "config.toml"
 INDEX_COLUMNS = ["video_id", "shard", "offset", "has_audio", "n_frames_sampled", "duration_s", "error"]
 # Part indexes also keep where the file was and how it went, for errors.jsonl and metrics.
 PART_COLUMNS = INDEX_COLUMNS + ["video_path", "strategy", "seconds"]
@@ -204,11 +204,9 @@ class FeatureStore:
         self._init_cache()
 
     @property
-    def config(self):
-        """The :class:`~mdr_graph.media.extract.ExtractConfig` the features were extracted with."""
+    def config(self) -> ExtractConfig:
+        """The :class:`~mdr_graph.media.extract_config.ExtractConfig` the features were extracted with."""
         if self._config is None:
-            from mdr_graph.media.extract import load_config
-
             self._config = load_config(self.featdir)
         return self._config
 

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from mdr_graph.errors import UserError
+from mdr_graph.media.extract_config import TRANSCRIBE_BACKENDS
 
 WINDOW_S = 30.0
 POSITIONS_PER_SECOND = 50  # encoder output: 1500 positions per 30 s window
@@ -209,7 +210,6 @@ def transcribe(model, audio: np.ndarray, max_tokens: int | None = None) -> tuple
 
 # ---------------------------------------------------------------------------- faster-whisper backend
 
-TRANSCRIBE_BACKENDS = ("openai", "faster-whisper")
 # int8 weights, float32 activations: the fastest CPU setting in bench/bench_whisper.py (docs/whisper.md)
 FASTER_COMPUTE_TYPE = "int8"
 

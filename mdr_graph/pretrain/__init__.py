@@ -12,5 +12,5 @@
 - ``convlstm``: ``mdr-graph pretrain-visual``, the ConvLSTM autoencoder pretrained by reconstruction
 - ``embed``: ``load_gat``, ``embed_graph``, ``embed_new``, ``embedding_dim``: the network modality's
   ``neighbours`` / ``song`` / ``video`` embeddings on the forecaster's view of the graph (see docs/pretraining.md)
-- ``metrics``: AUC / AP / MRR in NumPy; ``synthetic``: graphs with a planted structure
+- ``metrics``: AUC / AP / MRR in NumPy (synthetic test graphs: ``mdr_graph.testing.graphs``)
 """

@@ -1,8 +1,9 @@
 """Pretrain the ConvLSTM autoencoder on the training split's frames (unsupervised, MSE reconstruction).
 
 Frames come from a feature directory written by `mdr-graph extract`. With --graph, only
-the training split of `make_splits(GRAPHDIR/videos.parquet, --split, --seed)` is trained
-on and its validation split is scored, so the frozen encoder never saw a test video.
+the training split of `make_splits(GRAPHDIR/videos.parquet, --split --seed --split-fractions)`
+is trained on and its validation split is scored, so the frozen encoder never saw a test
+video. convlstm.pt records that split; `train` refuses it under any other split.
 Without --graph every extracted video is used (a seeded 10% is held out for validation)
 and a warning says so.
 
@@ -23,7 +24,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,12 +34,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mdr_graph import trainloop
-from mdr_graph.config import resolve, save_toml, with_default
+from mdr_graph.config import resolve, save_toml, show_defaults, with_default
 from mdr_graph.encoders.convlstm import ConvLSTMAutoencoder, save_convlstm
 from mdr_graph.errors import UserError
 from mdr_graph.io import read_json, write_json
 from mdr_graph.runlog import progress, set_seed, tensorboard_writer
-from mdr_graph.train.splits import KINDS
+from mdr_graph.splits import SplitConfig, add_split_arguments
 
 SECTION = "pretrain_visual"
 ARCH_FIELDS = ("hidden", "embed_dim", "kernel", "downsample", "grid")
@@ -61,8 +62,9 @@ class VisualPretrainConfig:
     batch_size: int = 16
     grad_clip: float = 1.0    # max gradient norm (0 = no clipping)
     patience: int = 0         # stop after this many epochs without a better val MSE (0 = run all epochs)
-    seed: int = 0             # the split's seed and the training seed
-    split: str = "random"     # train.splits.KINDS: random | time | song (with --graph)
+    seed: int = SplitConfig.seed   # the split's seed and the training seed
+    split: str = SplitConfig.kind  # mdr_graph.splits.KINDS (with --graph)
+    split_fractions: list[float] = field(default_factory=lambda: list(SplitConfig.fractions))  # with --graph
     val_fraction: float = 0.1  # without --graph: seeded share of the videos held out for validation
     max_videos: int = 0       # use at most this many training videos (0 = all)
     cache_mb: int = 2048      # hold the frames in memory when they fit in this many MB, else read lazily
@@ -221,7 +223,8 @@ def pretrain_autoencoder(train: Sequence[Tensor] | Tensor, val: Sequence[Tensor]
     def end_epoch(epoch: int, record: dict, improved: bool) -> None:
         if improved:
             save_convlstm(out / "convlstm.pt", model, shape, epoch,
-                          extra={"pretrain_config": dataclasses.asdict(cfg), "val_mse": record["val_mse"],
+                          extra={"pretrain_config": dataclasses.asdict(cfg), "split": (run_info or {}).get("split"),
+                                 "val_mse": record["val_mse"],
                                  "train_mse": record["train_mse"]})
         trainloop.save_checkpoint(ckpt_path, model, optimizer, cfg, state, [trainloop.rng_state()])
         writer.add_scalar("mse/train", record["train_mse"], epoch)
@@ -262,33 +265,33 @@ def _metrics(state: trainloop.TrainState, cfg: VisualPretrainConfig, n_train: in
 
 
 # -- which videos ----------------------------------------------------------------------------
-def select_ids(store_ids: list[str], graph_dir: str | Path | None, split: str, seed: int,
-               val_fraction: float) -> tuple[list[str], list[str], str | None]:
-    """``(train_ids, val_ids, warning)`` among the ids that have extracted features."""
+def select_ids(store_ids: list[str], graph_dir: str | Path | None, split: SplitConfig,
+               val_fraction: float) -> tuple[list[str], list[str], str | None, dict | None]:
+    """``(train_ids, val_ids, warning, split record)`` among the ids that have extracted features.
+
+    The split record (``split`` as a dict plus the graph split's ``hash``) goes into
+    convlstm.pt, so `train` can refuse this encoder under another split; None without a graph.
+    """
     have = [str(i) for i in store_ids]
     have_set = set(have)
     if graph_dir:
-        import pandas as pd
+        from mdr_graph.graph_build.tables import read_videos
+        from mdr_graph.splits import make_splits, split_hash
 
-        from mdr_graph.train.splits import make_splits
-
-        path = Path(graph_dir) / "videos.parquet"
-        if not path.exists():
-            raise UserError(f"no {path}; build the graph with `mdr-graph build-graph INPUT --out {graph_dir}`")
-        splits = make_splits(pd.read_parquet(path), split, seed)
+        splits = make_splits(read_videos(graph_dir), split)
         train = [str(v) for v in splits["train"] if str(v) in have_set]
         val = [str(v) for v in splits["val"] if str(v) in have_set]
-        return train, val, None
+        return train, val, None, {**split.as_dict(), "hash": split_hash(splits)}
     if not 0.0 <= val_fraction < 1.0:
         raise UserError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    order = np.random.default_rng(seed).permutation(len(have))
+    order = np.random.default_rng(split.seed).permutation(len(have))
     n_val = int(round(val_fraction * len(have))) if len(have) > 1 else 0
     val = [have[i] for i in order[:n_val]]
     train = [have[i] for i in order[n_val:]]
     warning = ("warning: no --graph given, so the autoencoder trains on every extracted video (a seeded "
                f"{val_fraction:.0%} held out for validation), including videos a later model may test on; "
-               "pass --graph GRAPHDIR --split ... --seed ... to train on the training split only")
-    return train, val, warning
+               "pass --graph GRAPHDIR --split ... --seed ... --split-fractions ... to train on the training split only")
+    return train, val, warning, None
 
 
 def load_clips(store: Any, ids: list[str], cache_mb: int, desc: str) -> tuple[Sequence[Tensor] | Tensor, list[str]]:
@@ -317,8 +320,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", required=True, metavar="FEATDIR", help="feature directory from `mdr-graph extract`")
     p.add_argument("--out", required=True, metavar="RUNDIR", help="run directory to write")
     p.add_argument("--graph", metavar="GRAPHDIR", help="graph directory: train on its training split only")
-    p.add_argument("--split", choices=KINDS, default=None, help=setting("--split", "split kind"))
-    p.add_argument("--seed", type=int, default=None, help=setting("--seed", "split and training seed"))
+    add_split_arguments(p)
     p.add_argument("--epochs", type=int, default=None, help=setting("--epochs", "epochs"))
     p.add_argument("--hidden", type=int, default=None, help=setting("--hidden", "ConvLSTM channels"))
     p.add_argument("--embed-dim", type=int, default=None, help=setting("--embed-dim", "bottleneck width"))
@@ -330,6 +332,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in RUNDIR")
     p.add_argument("--logdir", help="TensorBoard directory (default RUNDIR/tb)")
     p.add_argument("--config", help="TOML file with a [pretrain_visual] section (e.g. a previous RUNDIR/config.toml)")
+    show_defaults(p, VisualPretrainConfig)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -346,7 +349,8 @@ def main(args: argparse.Namespace) -> int:
     except ImportError as e:  # pragma: no cover - the media package ships with the toolkit
         raise UserError(f"cannot read features: mdr_graph.media.store is unavailable ({e})") from None
     store = FeatureStore(feat)
-    train_ids, val_ids, warning = select_ids(list(store.ids), args.graph, cfg.split, cfg.seed, cfg.val_fraction)
+    split = SplitConfig.of(cfg)
+    train_ids, val_ids, warning, record = select_ids(list(store.ids), args.graph, split, cfg.val_fraction)
     if warning:
         print(warning)
     if cfg.max_videos and len(train_ids) > cfg.max_videos:
@@ -367,7 +371,9 @@ def main(args: argparse.Namespace) -> int:
                             f"the split give now; use the same --features/--graph/--split/--seed or a new --out")
     write_json(splits_path, {"train": train_ids, "val": val_ids})
     info = {"features": str(feat.resolve()), "graph": str(Path(args.graph).resolve()) if args.graph else "",
-            "n_train": len(train_ids), "n_val": len(val_ids)}
+            "n_train": len(train_ids), "n_val": len(val_ids),
+            # what `train` checks against its own split (None: trained on every video, any run's test included)
+            "split": record}
     pretrain_autoencoder(train, val, cfg, out, resume=args.resume, logdir=args.logdir, run_info=info)
     return 0
 

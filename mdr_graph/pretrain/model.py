@@ -13,12 +13,12 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, HeteroConv
 
-from mdr_graph.graph_build.schema import VIDEO_EDGE
+from mdr_graph.graph_build.schema import EDGE_TYPES, ENTITY_TYPES
 from mdr_graph.pretrain.config import GATConfig
 
 # The video -> entity relations, in a fixed order (the order of the `neighbours` embedding's
-# blocks). The names are the graph's contract (graph_build builds exactly these edge types).
-RELATIONS = (VIDEO_EDGE, ("video", "posted_by", "creator"), ("video", "tagged", "hashtag"))
+# blocks): the graph's contract, as graph_build declares it.
+RELATIONS = tuple(EDGE_TYPES[t][0] for t in ENTITY_TYPES)
 NODE_TYPES = ("video", "song", "creator", "hashtag")
 
 

@@ -14,10 +14,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
+from mdr_graph.graph_build.schema import ID_ATTRS
 from mdr_graph.pretrain.model import graph_relations, reverse
-
-# Where a graph keeps each node type's id list (the graph's contract).
-ID_ATTR = {"video": "video_id", "song": "song_id", "creator": "creator_id", "hashtag": "hashtag"}
 
 
 @dataclass
@@ -47,7 +45,7 @@ def graph_parts(data: HeteroData) -> GraphParts:
     for t in node_types:
         x[t] = data[t].x.float()
         n, d = x[t].shape
-        ids[t] = [str(i) for i in (getattr(data[t], ID_ATTR[t], None) or [f"{t}{i}" for i in range(n)])]
+        ids[t] = [str(i) for i in (getattr(data[t], ID_ATTRS[t], None) or [f"{t}{i}" for i in range(n)])]
         names[t] = list(getattr(data[t], "feature_names", None) or [f"{t}_f{i}" for i in range(d)])
     edges = {}
     for r in relations:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mdr_graph.config import resolve
+from mdr_graph.config import resolve, show_defaults
 from mdr_graph.synth import signal
 from mdr_graph.synth.config import CODECS, SynthConfig
 
@@ -13,41 +13,43 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="corpus directory (created; resumed if partial)")
     p.add_argument("--config", metavar="TOML", help="settings file; DIR/config.toml of a corpus reproduces it")
     g = p.add_argument_group("corpus")
-    g.add_argument("--videos", dest="n_videos", type=int, default=None, metavar="N", help="number of videos (200)")
+    g.add_argument("--videos", dest="n_videos", type=int, default=None, metavar="N", help="number of videos")
     g.add_argument("--songs", dest="n_songs", type=int, default=None, metavar="S",
                    help="number of songs, 1..N; every song gets at least one video (default N//4)")
-    g.add_argument("--seed", type=int, default=None, metavar="K", help="corpus seed (0)")
+    g.add_argument("--seed", type=int, default=None, metavar="K", help="corpus seed")
     g.add_argument("--zipf", dest="zipf_exponent", type=float, default=None, metavar="A",
-                   help="song popularity exponent: P(rank r) ~ r^-A (1.1); 0 spreads videos evenly")
+                   help="song popularity exponent: P(rank r) ~ r^-A, 0 spreads videos evenly")
     g.add_argument("--creators", dest="n_creators", type=int, default=None, metavar="C",
                    help="number of creators, 1..N; every creator posts at least one video (default N//4)")
     g.add_argument("--creator-zipf", dest="creator_zipf", type=float, default=None, metavar="A",
-                   help="creator activity exponent: P(rank r) ~ r^-A (1.1)")
-    g.add_argument("--days", type=int, default=None, help="posting dates spread over this many days (30)")
+                   help="creator activity exponent: P(rank r) ~ r^-A")
+    g.add_argument("--days", type=int, default=None, help="posting dates spread over this many days")
     g.add_argument("--end-date", dest="end_date", default=None, metavar="YYYY-MM-DD",
-                   help="UTC day of the newest video, whose createTime is the scrape time (2020-12-21)")
+                   help="UTC day of the newest video, whose createTime is the scrape time")
     m = p.add_argument_group("media")
-    m.add_argument("--seconds", type=float, default=None, help="mean clip length; each is 0.8-1.2x this (3.0)")
-    m.add_argument("--width", type=int, default=None, help="picture width, 9:16 with --height (144)")
-    m.add_argument("--height", type=int, default=None, help="picture height (256)")
-    m.add_argument("--fps", type=int, default=None, help="frames per second (12)")
-    m.add_argument("--sample-rate", dest="sample_rate", type=int, default=None, help="AAC sample rate, Hz (22050)")
-    m.add_argument("--codec", choices=CODECS, default=None, help="video encoder (auto: libx264, else mpeg4)")
+    m.add_argument("--seconds", type=float, default=None, help="mean clip length; each is 0.8-1.2x this")
+    m.add_argument("--width", type=int, default=None, help="picture width, 9:16 with --height")
+    m.add_argument("--height", type=int, default=None, help="picture height")
+    m.add_argument("--fps", type=int, default=None, help="frames per second")
+    m.add_argument("--sample-rate", dest="sample_rate", type=int, default=None, help="AAC sample rate, Hz")
+    m.add_argument("--codec", choices=CODECS, default=None, help="video encoder; auto: libx264, else mpeg4")
     m.add_argument("--no-audio-fraction", dest="no_audio_fraction", type=float, default=None, metavar="F",
-                   help="share of videos written without an audio track (0)")
+                   help="share of videos written without an audio track")
     m.add_argument("--corrupt", type=int, default=None, metavar="N",
-                   help="write N broken files (truncated, empty, garbage in turn), flagged in truth.csv (0)")
+                   help="write N broken files (truncated, empty, garbage in turn), flagged in truth.csv")
     s = p.add_argument_group("planted signal (see docs/synthetic-corpus.md)")
-    s.add_argument("--intercept", type=float, default=None, help="mean log popularity per day (8.0)")
+    s.add_argument("--intercept", type=float, default=None, help="mean log popularity per day")
     for c in ("song", "visual", "audio", "meta", "creator", "hashtag"):
         s.add_argument(f"--w-{c}", dest=f"w_{c}", type=float, default=None, metavar="W",
-                       help=f"weight of the {c} component (0.7)")
+                       help=f"weight of the {c} component")
     s.add_argument("--noise", dest="noise_sd", type=float, default=None, metavar="SD",
-                   help="standard deviation of the unexplainable noise (0.5)")
+                   help="standard deviation of the unexplainable noise")
     r = p.add_argument_group("run")
-    r.add_argument("--workers", type=int, default=None, help="encoding processes (min(2, cores)); output is identical")
+    r.add_argument("--workers", type=int, default=None,
+                   help="encoding processes (default min(2, cores)); output is identical")
     r.add_argument("--force", action="store_true",
                    help="overwrite a non-empty DIR that is not this corpus (only synth's own files are replaced)")
+    show_defaults(p, SynthConfig)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -20,8 +20,8 @@ from mdr_graph.config import load_toml, resolve, show_defaults
 from mdr_graph.errors import UserError
 from mdr_graph.fusion_config import FUSIONS, TEXT_FEATURES
 from mdr_graph.modalities import names, parse_modalities
+from mdr_graph.splits import add_split_arguments
 from mdr_graph.train.config import PRESETS, TrainConfig
-from mdr_graph.train.splits import KINDS as SPLIT_KINDS
 
 
 def _bool(text: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mdr_graph.fusion_config import FusionConfig
+from mdr_graph.splits import SplitConfig
 from mdr_graph.train.label_features import LabelFeatureConfig
 
 # `cpu` is the dataclass defaults below (trains in minutes on two cores); `reference` is the
@@ -62,8 +63,8 @@ class TrainConfig:
     # own node output, which mixes in the meta modality's inputs). Entities see training videos only.
     network_embedding: str = "neighbours"
     # data
-    split: str = "random"               # mdr_graph.train.splits.KINDS
-    split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
+    split: str = SplitConfig.kind       # mdr_graph.splits.KINDS; with seed and split_fractions: SplitConfig.of(cfg)
+    split_fractions: list[float] = field(default_factory=lambda: list(SplitConfig.fractions))
     # optimisation
     loss: str = "mse"                   # mdr_graph.train.loop.LOSSES
     lr: float = 1e-3
@@ -71,7 +72,7 @@ class TrainConfig:
     batch_size: int = 32
     epochs: int = 60
     patience: int = 10
-    seed: int = 0
+    seed: int = SplitConfig.seed
     num_workers: int = 0
     threads: int = 0                    # torch CPU threads; 0 = torch's default. On 2 shared cores, 1 is often fastest
     # hardware

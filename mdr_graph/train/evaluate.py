@@ -16,8 +16,8 @@ from mdr_graph.config import from_dict, load_toml
 from mdr_graph.errors import UserError
 from mdr_graph.io import read_json
 from mdr_graph.train.config import TrainConfig
+from mdr_graph.splits import SPLITS
 from mdr_graph.train.dataset import Normalizer
-from mdr_graph.train.splits import SPLITS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,8 +42,9 @@ def evaluate_run(run: str | Path, split: str = "test") -> dict[str, dict]:
     """Metrics of the saved model per split, recomputed from scratch."""
     import torch
 
-    from mdr_graph.train.prepare import prepare, read_videos
+    from mdr_graph.graph_build.tables import read_videos
     from mdr_graph.train.inference import load_trained, split_predictions
+    from mdr_graph.train.prepare import prepare
     from mdr_graph.train.run_files import split_metrics
     from mdr_graph.train.runcheck import check_graph_matches, check_model_matches
 

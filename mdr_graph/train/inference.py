@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Subset
 from mdr_graph import distributed as ddp
 from mdr_graph.io import torch_load
 from mdr_graph.train.config import TrainConfig
-from mdr_graph.train.splits import SPLITS
+from mdr_graph.splits import SPLITS
 
 
 def to_device(batch: dict, device: torch.device) -> tuple[dict, torch.Tensor, torch.Tensor]:

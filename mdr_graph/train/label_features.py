@@ -45,8 +45,9 @@ import numpy as np
 import pandas as pd
 
 from mdr_graph.graph_build.entities import entity_keys
+from mdr_graph.graph_build.schema import ENTITY_TYPES
 
-RELATIONS = ("song", "creator", "hashtag")
+RELATIONS = ENTITY_TYPES  # one block of label features per entity type, in graph order
 STATS = ("mean", "log_count", "max", "recent")
 NO_PRIOR = 0.5   # prior of a video that may see no training video at all (the middle of the [0, 1] target)
 

@@ -33,9 +33,9 @@ from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.inference import contrib_means, to_device
 from mdr_graph.train.prepare import Prepared, prepare
 from mdr_graph.train.metrics import regression_metrics
+from mdr_graph.splits import SPLITS, SplitConfig, check_filled
 from mdr_graph.train.run_files import run_metrics, write_run_inputs, write_run_result
 from mdr_graph.train.runcheck import RUN_ONLY, check_settings
-from mdr_graph.train.splits import SPLITS
 
 LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": lambda p, t: F.huber_loss(p, t, delta=0.1)}
 
@@ -220,22 +220,8 @@ def log_epoch(writer, epoch: int, record: dict, optim, val_target: np.ndarray, v
 
 
 def check_splits(prep: Prepared, cfg: TrainConfig) -> None:
-    """Every split must hold videos: validation selects the epoch, test is the result."""
-    sizes = {s: len(prep.splits[s]) for s in SPLITS}
-    empty = [s for s in SPLITS if not sizes[s]]
-    if not empty:
-        return
-    names = {"train": "training", "val": "validation", "test": "test"}
-    what = " and ".join(names[s] for s in empty)
-    n_songs = prep.videos["song_id"].nunique()
-    if cfg.split == "song":
-        fix = (f"--split song cuts only between songs and this graph has {n_songs} song(s); use --split random "
-               "(or time), or a graph with more songs")
-    else:
-        fix = "build the graph from more records"
-    raise UserError(f"the {what} split{'s' if len(empty) > 1 else ''} would be empty (train/val/test = "
-                    f"{sizes['train']}/{sizes['val']}/{sizes['test']} of {len(prep.videos)} videos, "
-                    f"--split {cfg.split}, fractions {list(cfg.split_fractions)}): {fix}")
+    """Every split must hold videos (see splits.check_filled)."""
+    check_filled(prep.splits, SplitConfig.of(cfg), prep.videos)
 
 
 def fit_input_stats(model: torch.nn.Module, dataset, cfg: TrainConfig, device: torch.device) -> None:

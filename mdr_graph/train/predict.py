@@ -27,6 +27,7 @@ import pandas as pd
 
 from mdr_graph.errors import UserError
 from mdr_graph.graph_build.schema import VIDEO_COLUMNS
+from mdr_graph.graph_build.tables import read_videos, videos_path
 from mdr_graph.io import write_text
 
 
@@ -166,7 +167,6 @@ def new_label_inputs(run: str | Path, cfg, norm, videos: pd.DataFrame, media: di
     from mdr_graph.encoders.text import video_texts
     from mdr_graph.io import read_json
     from mdr_graph.train.fitted import Fitted
-    from mdr_graph.train.prepare import read_videos
 
     fitted = Fitted()
     if "labels" in cfg.modalities or "gbdt" in cfg.modalities:
@@ -216,9 +216,8 @@ def fill_from_graph(videos: pd.DataFrame, graph_dir: str | Path) -> pd.DataFrame
             if col in songs:
                 known = sid.map(songs[col].to_dict() if len(songs) else {})
                 out[col] = out[col].astype(object).where(out[col].notna(), known.astype(object))
-    graph_videos = Path(graph_dir) / "videos.parquet"
-    if graph_videos.exists() and "author_id" in out:
-        g = pd.read_parquet(graph_videos, columns=["author_id", "author_followers", "create_time"])
+    if videos_path(graph_dir).exists() and "author_id" in out:
+        g = read_videos(graph_dir, ["author_id", "author_followers", "create_time"])
         g = g[g["author_id"].notna() & g["author_followers"].notna()].sort_values("create_time")
         latest = g.drop_duplicates("author_id", keep="last").set_index("author_id")["author_followers"]
         known = out["author_id"].astype("string").map(latest.to_dict())

@@ -16,11 +16,12 @@ import pandas as pd
 from mdr_graph import modalities as registry
 from mdr_graph.encoders.meta import meta_features
 from mdr_graph.errors import UserError
+from mdr_graph.graph_build.tables import read_videos
 from mdr_graph.modalities import Columns, Rows
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.train.dataset import Normalizer, PopularityDataset, media_input_shapes
 from mdr_graph.train.fitted import Fitted, fitted_inputs, store_transcripts
-from mdr_graph.train.splits import SPLITS, make_splits
+from mdr_graph.splits import SPLITS, SplitConfig, make_splits
 
 
 @dataclass
@@ -33,13 +34,6 @@ class Prepared:
     missing_media: int            # videos with no extracted features at all (media masked)
     media_modalities: list[str]
     fitted: Fitted | None = None   # the label-derived inputs (labels, text ridge)
-
-
-def read_videos(graph_dir: str | Path) -> pd.DataFrame:
-    path = Path(graph_dir) / "videos.parquet"
-    if not path.exists():
-        raise UserError(f"no videos table at {path}; build the graph first with `mdr-graph build-graph`")
-    return pd.read_parquet(path)
 
 
 def open_store(features: str):
@@ -113,7 +107,7 @@ def prepare(cfg: TrainConfig, splits: dict[str, np.ndarray] | None = None,
             normalizer: Normalizer | None = None) -> Prepared:
     videos = read_videos(cfg.graph)
     if splits is None:
-        splits = make_splits(videos, cfg.split, cfg.seed, tuple(cfg.split_fractions))
+        splits = make_splits(videos, SplitConfig.of(cfg))
     ids = videos["video_id"].astype(str)
     row = pd.Series(np.arange(len(videos)), index=ids)
     rows = {s: row.loc[[str(v) for v in splits[s]]].to_numpy() for s in SPLITS}

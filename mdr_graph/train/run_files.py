@@ -20,7 +20,7 @@ import pandas as pd
 from mdr_graph.config import save_toml
 from mdr_graph.io import write_json, write_text
 from mdr_graph.train.metrics import regression_metrics
-from mdr_graph.train.splits import SPLITS, split_hash
+from mdr_graph.splits import SPLITS, split_hash
 
 RUN_FILES = ("config.toml", "splits.json", "normalization.json", "predictions.csv", "metrics.json")
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mdr_graph.errors import UserError
+from mdr_graph.splits import SplitConfig
 from mdr_graph.train.config import TrainConfig
 from mdr_graph.trainloop import changed_settings
 
@@ -36,6 +37,35 @@ def check_settings(cfg: TrainConfig) -> None:
     for name in ("epochs", "patience", "batch_size"):
         if getattr(cfg, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: need at least 1")
+    SplitConfig.of(cfg)  # validates kind and fractions before any file is read
+    check_convlstm_split(cfg)
+
+
+def check_convlstm_split(cfg: TrainConfig) -> None:
+    """The frozen ConvLSTM must have been pretrained on this run's training split.
+
+    Pretrained under another split (kind, seed, fractions) or graph, it reconstructed some
+    of this run's test videos during pretraining: a leak, refused before training.
+    """
+    if "convlstm" not in cfg.modalities or not cfg.convlstm:
+        return
+    from mdr_graph.encoders.convlstm import read_convlstm_checkpoint
+    from mdr_graph.graph_build.tables import read_videos
+    from mdr_graph.splits import make_splits, split_hash
+
+    want = SplitConfig.of(cfg)
+    redo = f"pretrain it with `mdr-graph pretrain-visual --graph {cfg.graph or 'GRAPHDIR'} {want.describe()}`"
+    rec = read_convlstm_checkpoint(cfg.convlstm).get("split")
+    if not isinstance(rec, dict):
+        raise UserError(f"--convlstm {cfg.convlstm} records no graph split (pretrained without --graph, on every "
+                        f"extracted video, or by an older version), so it may have seen this run's test videos; {redo}")
+    got = SplitConfig(rec["kind"], rec["seed"], tuple(rec["fractions"]))
+    if got != want:
+        raise UserError(f"--convlstm {cfg.convlstm} was pretrained under another split ({got.describe()}) than this "
+                        f"run's ({want.describe()}), so it saw some of this run's test videos; {redo}")
+    if rec.get("hash") != split_hash(make_splits(read_videos(cfg.graph), want)):
+        raise UserError(f"--convlstm {cfg.convlstm} was pretrained on another graph's split (fingerprint "
+                        f"{rec.get('hash')}) than this run's graph {cfg.graph} gives; {redo}")
 
 
 def check_model_matches(checkpoint: dict, cfg: TrainConfig, model_path: Path) -> None:
@@ -51,7 +81,7 @@ def check_model_matches(checkpoint: dict, cfg: TrainConfig, model_path: Path) ->
 
 def check_graph_matches(splits: dict[str, np.ndarray], videos: pd.DataFrame, run: Path, graph: str) -> None:
     """The run's saved splits must name videos of its graph: a rebuilt graph is a different one."""
-    from mdr_graph.train.splits import split_hash
+    from mdr_graph.splits import split_hash
 
     have = set(videos["video_id"].astype(str))
     missing = [str(v) for s in splits.values() for v in s if str(v) not in have]

@@ -11,8 +11,8 @@ from mdr_graph.compare.tabular import (fit_predict, global_mean, predict_song_me
 from mdr_graph.io import read_json
 from mdr_graph.encoders.meta import meta_features
 from mdr_graph.train.config import TrainConfig
+from mdr_graph.splits import SplitConfig, make_splits, split_hash
 from mdr_graph.train.dataset import Normalizer
-from mdr_graph.train.splits import make_splits, split_hash
 
 
 def test_song_mean_on_a_toy_table():
@@ -64,7 +64,7 @@ def test_tabular_run_matches_hand_computation(toy_graph, tmp_path):
     cfg = TrainConfig(graph=str(toy_graph), split="random", seed=3, modalities=[])
     m = run_tabular_baseline("song-mean", cfg, tmp_path / "run")
     videos = pd.read_parquet(toy_graph / "videos.parquet")
-    splits = make_splits(videos, "random", 3)
+    splits = make_splits(videos, SplitConfig("random", 3))
     train = videos[videos["video_id"].isin(splits["train"])]
     norm = Normalizer.fit(train["popularity_raw"].to_numpy(), meta_features(train))
     y = pd.Series(norm.target(videos["popularity_raw"].to_numpy()), index=videos["video_id"])

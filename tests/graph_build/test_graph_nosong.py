@@ -13,7 +13,7 @@ from mdr_graph.graph_build.build import build_graph
 from mdr_graph.graph_build.export import to_networkx
 from mdr_graph.graph_build.graph import load_graph
 from mdr_graph.graph_build.schema import REV_EDGE, VIDEO_EDGE
-from mdr_graph.train.splits import make_splits
+from mdr_graph.splits import SplitConfig, make_splits
 
 T0 = 1_608_000_000
 POPULARITY_COLUMNS = ("video_id=id,plays=view_count,likes=like_count,shares=share_count,"
@@ -63,7 +63,7 @@ def test_downstream_copes_with_null_song_ids():
                            "author_id": pd.array(["a"] * 10, dtype="string"),
                            "create_time": pd.date_range("2020-12-01", periods=10, freq="h", tz="UTC")})
     # song split: each song-less video is its own group, not one shared "<NA>" song
-    parts = make_splits(videos, "song", seed=0, fractions=(0.5, 0.2, 0.3))
+    parts = make_splits(videos, SplitConfig("song", seed=0, fractions=(0.5, 0.2, 0.3)))
     assert sorted(np.concatenate(list(parts.values()))) == sorted(videos["video_id"])
     assert min(len(p) for p in parts.values()) > 0
     rows = {"train": np.arange(6), "val": np.arange(6, 8), "test": np.arange(8, 10)}

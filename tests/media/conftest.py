@@ -1,6 +1,6 @@
 """Fixtures for the media tests: small real mp4 files, a graph table pointing at them, a tiny Whisper.
 
-Every clip is written with PyAV by :mod:`mdr_graph.media.synthetic`; frame ``i`` is a
+Every clip is written with PyAV by :mod:`mdr_graph.testing.clips`; frame ``i`` is a
 flat colour that encodes ``i``, so tests can read back which frames were sampled.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mdr_graph.media.synthetic import write_clip
+from mdr_graph.testing.clips import write_clip
 
 
 def write_graph(graph_dir: Path, rows: list[dict]) -> Path:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mdr_graph.media.decode import (DecodeError, _KeyframeIndex, choose_strategy, decode_video, segment_times)
-from mdr_graph.media.synthetic import decode_index, write_clip
+from mdr_graph.testing.clips import decode_index, write_clip
 
 
 def expected_indices(n_frames_total: int, fps: float, frames: int, segments: int | None = None,

@@ -20,7 +20,7 @@ from mdr_graph.media import store
 from mdr_graph.media.extract import (ExtractConfig, extract_video, load_config, resolve_video_path, run_extract,
                                      validate)
 from mdr_graph.media.store import FeatureStore
-from mdr_graph.media.synthetic import decode_index, write_clip
+from mdr_graph.testing.clips import decode_index, write_clip
 
 FAST = dict(size=32, audio_seconds=2.0, shard_size=3)
 

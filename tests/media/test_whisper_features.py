@@ -10,7 +10,7 @@ import whisper
 from mdr_graph.errors import UserError
 from mdr_graph.media.decode import decode_video
 from mdr_graph.media.extract import ExtractConfig, extract_video
-from mdr_graph.media.synthetic import write_clip
+from mdr_graph.testing.clips import write_clip
 from mdr_graph.media.whisper_features import (TINY_TEST_DIMS, embed, load_whisper, transcribe, whisper_features,
                                               write_tiny_checkpoint)
 

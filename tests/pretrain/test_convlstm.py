@@ -14,7 +14,7 @@ from mdr_graph.encoders.convlstm import load_convlstm_encoder
 from mdr_graph.pretrain.convlstm import (VisualPretrainConfig, epoch_order, pretrain_autoencoder,
                                                   reconstruction_strip, select_ids)
 from mdr_graph.errors import UserError
-from mdr_graph.train.splits import make_splits
+from mdr_graph.splits import SplitConfig, make_splits, split_hash
 
 SMALL = dict(hidden=8, embed_dim=16, downsample=2, grid=2, batch_size=8, lr=3e-3, log_images=2)
 
@@ -113,26 +113,27 @@ def test_with_a_graph_only_the_training_split_is_trained_on(tmp_path, kind):
     videos = _videos(30)
     videos.to_parquet(tmp_path / "videos.parquet")
     have = [v for v in videos["video_id"] if v != "v05"]  # one video failed extraction
-    train, val, warning = select_ids(have, tmp_path, kind, 7, 0.1)
-    splits = make_splits(videos, kind, 7)
+    train, val, warning, record = select_ids(have, tmp_path, SplitConfig(kind, 7), 0.1)
+    splits = make_splits(videos, SplitConfig(kind, 7))
     assert train == [v for v in splits["train"] if v != "v05"]
     assert val == [v for v in splits["val"] if v != "v05"]
     assert not set(train) & set(splits["test"]) and warning is None
+    assert record == {"kind": kind, "seed": 7, "fractions": [0.7, 0.1, 0.2], "hash": split_hash(splits)}
 
 
 def test_without_a_graph_everything_trains_and_a_warning_says_so():
     ids = [f"v{i}" for i in range(20)]
-    train, val, warning = select_ids(ids, None, "random", 0, 0.1)
-    assert len(val) == 2 and sorted(train + val) == sorted(ids) and "warning" in warning
+    train, val, warning, record = select_ids(ids, None, SplitConfig(), 0.1)
+    assert len(val) == 2 and sorted(train + val) == sorted(ids) and "warning" in warning and record is None
     with pytest.raises(UserError, match="build-graph"):
-        select_ids(ids, "/nonexistent-graph", "random", 0, 0.1)
+        select_ids(ids, "/nonexistent-graph", SplitConfig(), 0.1)
 
 
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory):
     """A real feature directory: 12 synthetic mp4 clips through `extract` (frames 2, 32x32)."""
     from mdr_graph.media.extract import ExtractConfig, run_extract
-    from mdr_graph.media.synthetic import write_clip
+    from mdr_graph.testing.clips import write_clip
 
     root = tmp_path_factory.mktemp("pv")
     rows = []
@@ -157,7 +158,7 @@ def test_cli_trains_on_the_feature_store_and_resumes(extracted, tmp_path, capsys
             "--config", str(root / "small.toml")]
     assert cli_main(args + ["--epochs", "1"]) == 0
     splits = json.loads((run / "splits.json").read_text())
-    expected = make_splits(pd.read_parquet(root / "graph" / "videos.parquet"), "random", 3)
+    expected = make_splits(pd.read_parquet(root / "graph" / "videos.parquet"), SplitConfig("random", 3))
     assert splits["train"] == list(expected["train"]) and splits["val"] == list(expected["val"])
     m = json.loads((run / "metrics.json").read_text())
     assert m["n_train"] == len(expected["train"]) and m["epochs"] == 1 and m["clip_shape"] == [2, 3, 32, 32]

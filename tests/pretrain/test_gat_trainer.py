@@ -13,7 +13,7 @@ import torch
 from mdr_graph.errors import UserError
 from mdr_graph.pretrain import metrics as M
 from mdr_graph.pretrain.config import GATConfig
-from mdr_graph.pretrain.synthetic import synthetic_graph
+from mdr_graph.testing.graphs import synthetic_graph
 from mdr_graph.pretrain.trainer import train
 
 SMALL = dict(hidden=32, heads=4, lr=3e-3)

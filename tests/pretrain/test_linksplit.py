@@ -11,7 +11,7 @@ from mdr_graph.graph_build.schema import VIDEO_EDGE
 from mdr_graph.pretrain.linksplit import (MP, SUP, TEST, VAL, EdgeSet, fingerprint, negative_pools, sample_negatives,
                                           split_links)
 from mdr_graph.pretrain.parts import graph_parts
-from mdr_graph.pretrain.synthetic import synthetic_graph
+from mdr_graph.testing.graphs import synthetic_graph
 
 from hetero_graph import add_entities, videos_table
 

@@ -18,7 +18,7 @@ from mdr_graph.graph_build.graph import save_graph
 from mdr_graph.pretrain.embed import load_gat
 from mdr_graph.pretrain.linksplit import split_links
 from mdr_graph.pretrain.parts import graph_parts
-from mdr_graph.pretrain.synthetic import synthetic_graph
+from mdr_graph.testing.graphs import synthetic_graph
 from mdr_graph.pretrain.trainer import message_graph
 
 ARGS = ["--epochs", "12", "--patience", "100", "--hidden", "32", "--heads", "4", "--lr", "3e-3", "--dropout", "0",

@@ -198,3 +198,18 @@ def test_predict_imports_only_what_the_run_needs(pipeline, tmp_path):
     timings, loaded = _cold_predict(d / "run", clip)  # with the network modality: PyG for the GAT, nothing else
     assert "network" in timings and "torch_geometric" in loaded
     assert not {"whisper", "matplotlib", "torch.utils.tensorboard"} & set(loaded)
+
+
+def test_a_convlstm_pretrained_under_another_split_is_refused(pipeline, tmp_path, capsys):
+    """The ConvLSTM saw the training split of (random, seed 0, 0.7/0.1/0.2): a run with other fractions,
+    another seed or another kind would test on videos it reconstructed in pretraining."""
+    d, base = pipeline
+    rec = torch.load(d / "cl" / "convlstm.pt", weights_only=True)["split"]
+    assert {k: rec[k] for k in ("kind", "seed", "fractions")} == {"kind": "random", "seed": 0,
+                                                                  "fractions": [0.7, 0.1, 0.2]}
+    for other in (["--split-fractions", "0.5,0.2,0.3"], ["--seed", "1"], ["--split", "time"]):
+        capsys.readouterr()
+        assert cli([*base, "--out", str(tmp_path / "run"), *TINY, *other]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "pretrained under another split" in err[0], err
+        assert "pretrain-visual --graph" in err[0] and not (tmp_path / "run").exists()

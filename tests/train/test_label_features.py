@@ -14,7 +14,7 @@ from mdr_graph.cli import main as cli
 from mdr_graph.graph_build.schema import VIDEO_COLUMNS
 from mdr_graph.train.label_features import (LabelFeatureConfig, feature_names, label_features, label_features_new,
                                             visibility)
-from mdr_graph.train.splits import SPLITS, make_splits
+from mdr_graph.splits import SPLITS, SplitConfig, make_splits
 from mdr_graph.train.text_ridge import TextRidge, text_ridge_scores
 
 WORDS = ["dance", "cook", "cat", "prank", "gym", "makeup", "travel", "song", "funny", "news"]
@@ -50,7 +50,7 @@ def planted_videos(n: int = 240, creators: int = 30, seed: int = 0) -> pd.DataFr
 
 
 def rows_of(videos: pd.DataFrame, split: str, seed: int = 0) -> dict[str, np.ndarray]:
-    sp = make_splits(videos, split, seed)
+    sp = make_splits(videos, SplitConfig(split, seed))
     index = pd.Series(np.arange(len(videos)), index=videos["video_id"])
     return {s: index.loc[sp[s]].to_numpy() for s in SPLITS}
 

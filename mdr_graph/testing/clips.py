@@ -1,4 +1,4 @@
-"""Write synthetic mp4 clips with PyAV, for tests, benchmarks and demos.
+"""Write synthetic mp4 clips with PyAV, for tests and benchmarks.
 
 Each video frame is one flat colour that encodes the frame's own index, so a reader
 can tell exactly which frames were sampled after compression, resizing and cropping

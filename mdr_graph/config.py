@@ -63,17 +63,6 @@ def from_dict(cls: type[T], values: dict[str, Any], source: str = "config") -> T
     return cls(**values)
 
 
-def field_default(cls: type, name: str) -> Any:
-    """The default of dataclass ``cls``'s field ``name``."""
-    f = next(f for f in dataclasses.fields(cls) if f.name == name)
-    return f.default_factory() if f.default is dataclasses.MISSING else f.default
-
-
-def with_default(cls: type, name: str, text: str) -> str:
-    """CLI help ``text`` ending in the dataclass default, so the default is written once, in the dataclass."""
-    return f"{text} (default {field_default(cls, name)})"
-
-
 def resolve(cls: type[T], args: argparse.Namespace, section: str, base: dict[str, Any] | None = None) -> T:
     """Defaults < TOML section (``args.config``) < explicit CLI flags.
 

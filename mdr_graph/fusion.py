@@ -102,6 +102,8 @@ class MultimodalModel(nn.Module):
     def __init__(self, cfg: FusionConfig, input_shapes: dict[str, tuple]):
         super().__init__()
         cfg = dataclasses.replace(cfg, modalities=list(cfg.modalities)).validate()
+        for m in cfg.modalities:
+            check_modality(m)
         absent = [m for m in cfg.modalities if m not in input_shapes]
         if absent:
             raise UserError(f"no input shape for modality {', '.join(absent)}; input_shapes has {sorted(input_shapes)}")

@@ -36,7 +36,7 @@ import json
 import os
 from pathlib import Path
 
-from mdr_graph.config import load_toml, resolve, with_default
+from mdr_graph.config import load_toml, resolve, show_defaults
 from mdr_graph.errors import UserError
 from mdr_graph.pretrain.config import DECODERS, DEVICES, LOSSES, NEGATIVES, GATConfig, config_from_dict
 
@@ -63,23 +63,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                "pairs; 0 = full batch"),
         ("--seed", int, "seed of the split, initialisation and negatives"),
     ):
-        g.add_argument(flag, type=typ, default=None, help=setting(flag, text))
-    g.add_argument("--loss", choices=LOSSES, default=None, help=setting("--loss", "bce on logits or mse on probabilities"))
-    g.add_argument("--decoder", choices=DECODERS, default=None, help=setting("--decoder", "pair scorer"))
+        g.add_argument(flag, type=typ, default=None, help=text)
+    g.add_argument("--loss", choices=LOSSES, default=None, help="bce on logits or mse on probabilities")
+    g.add_argument("--decoder", choices=DECODERS, default=None, help="pair scorer")
     g.add_argument("--negatives", choices=NEGATIVES, default=None,
-                   help=setting("--negatives", "negative pairs: the positives' videos with random entities, random "
-                                "videos and entities, or the positives' videos and entities re-paired"))
+                   help="negative pairs: the positives' videos with random entities, random "
+                                "videos and entities, or the positives' videos and entities re-paired")
     g.add_argument("--degree-input", action=argparse.BooleanOptionalAction, default=None,
-                   help=setting("--degree-input", "give songs, creators and hashtags log(1 + message-passing degree) "
-                                "as an input"))
-    g.add_argument("--device", choices=DEVICES, default=None, help=setting("--device", "where to train"))
+                   help="give songs, creators and hashtags log(1 + message-passing degree) "
+                                "as an input")
+    g.add_argument("--device", choices=DEVICES, default=None, help="where to train")
     g.add_argument("--bf16", action="store_const", const=True, default=None,
-                   help=setting("--bf16", "bf16 autocast of the training forward pass (for GPUs; also runs, slowly, "
-                                "on CPU)"))
-
-
-def setting(flag: str, text: str) -> str:
-    return with_default(GATConfig, flag[2:].replace("-", "_"), text)
+                   help="bf16 autocast of the training forward pass (for GPUs; also runs, slowly, "
+                                "on CPU)")
+    show_defaults(p, GATConfig)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mdr_graph import trainloop
-from mdr_graph.config import resolve, save_toml, show_defaults, with_default
+from mdr_graph.config import resolve, save_toml, show_defaults
 from mdr_graph.encoders.convlstm import ConvLSTMAutoencoder, save_convlstm
 from mdr_graph.errors import UserError
 from mdr_graph.io import read_json, write_json
@@ -314,21 +314,19 @@ def load_clips(store: Any, ids: list[str], cache_mb: int, desc: str) -> tuple[Se
 
 # -- CLI -------------------------------------------------------------------------------------
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    def setting(flag: str, text: str) -> str:
-        return with_default(VisualPretrainConfig, flag[2:].replace("-", "_"), text)
 
     p.add_argument("--features", required=True, metavar="FEATDIR", help="feature directory from `mdr-graph extract`")
     p.add_argument("--out", required=True, metavar="RUNDIR", help="run directory to write")
     p.add_argument("--graph", metavar="GRAPHDIR", help="graph directory: train on its training split only")
     add_split_arguments(p)
-    p.add_argument("--epochs", type=int, default=None, help=setting("--epochs", "epochs"))
-    p.add_argument("--hidden", type=int, default=None, help=setting("--hidden", "ConvLSTM channels"))
-    p.add_argument("--embed-dim", type=int, default=None, help=setting("--embed-dim", "bottleneck width"))
-    p.add_argument("--lr", type=float, default=None, help=setting("--lr", "learning rate"))
-    p.add_argument("--batch-size", type=int, default=None, help=setting("--batch-size", "clips per batch"))
+    p.add_argument("--epochs", type=int, default=None, help="epochs")
+    p.add_argument("--hidden", type=int, default=None, help="ConvLSTM channels")
+    p.add_argument("--embed-dim", type=int, default=None, help="bottleneck width")
+    p.add_argument("--lr", type=float, default=None, help="learning rate")
+    p.add_argument("--batch-size", type=int, default=None, help="clips per batch")
     p.add_argument("--patience", type=int, default=None,
-                   help=setting("--patience", "early-stopping patience in epochs, 0 = off"))
-    p.add_argument("--max-videos", type=int, default=None, help=setting("--max-videos", "cap on training videos, 0 = all"))
+                   help="early-stopping patience in epochs, 0 = off")
+    p.add_argument("--max-videos", type=int, default=None, help="cap on training videos, 0 = all")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in RUNDIR")
     p.add_argument("--logdir", help="TensorBoard directory (default RUNDIR/tb)")
     p.add_argument("--config", help="TOML file with a [pretrain_visual] section (e.g. a previous RUNDIR/config.toml)")

@@ -72,8 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML file with a [train] section (e.g. a previous run's config.toml)")
     p.add_argument("--preset", choices=sorted(PRESETS), help="cpu: the values shown here, minutes on 2 cores; "
                    "reference: " + ", ".join(f"{k} {v}" for k, v in PRESETS["reference"].items()))
-    p.add_argument("--split", choices=SPLIT_KINDS)
-    p.add_argument("--seed", type=int)
+    add_split_arguments(p)
     p.add_argument("--model", choices=KINDS)
     p.add_argument("--fusion", choices=FUSIONS, help="co-attention variant")
     add_training_arguments(p)

@@ -95,6 +95,10 @@ def _key(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray, train_rows:
     knobs = {k: getattr(cfg, k) for k in ("split", "seed", "oof_folds", "label_smoothing", "label_recency_days",
                                           "label_max_hashtag_df", "text_features")}
     knobs["modalities"] = sorted(label_derived(cfg.modalities))
+    if "gbdt" in knobs["modalities"]:   # the stack's own settings: a cache of another stack is not this one
+        from mdr_graph.train.gbdt import STACK_BAG, STACK_HOLDOUT
+
+        knobs["stack"] = [STACK_BAG, STACK_HOLDOUT]
     h.update(json.dumps(knobs, sort_keys=True).encode())
     cols = [c for c in ("video_id", "song_id", "author_id", "create_time", "caption") if c in videos]
     h.update(pd.util.hash_pandas_object(videos[cols].astype(str), index=False).to_numpy().tobytes())
@@ -115,7 +119,7 @@ def _save(path: Path, f: Fitted) -> None:
         arrays.update(ridge_alpha=f.ridge.alpha, ridge_intercept=f.ridge.intercept, ridge_index=f.ridge.index,
                       ridge_coef=f.ridge.coef)
     if f.gbdt_model is not None:
-        arrays["gbdt_model"] = np.array(f.gbdt_model.model_str)
+        arrays["gbdt_model"] = np.array(f.gbdt_model.model_strs)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -132,7 +136,7 @@ def _load(path: Path) -> Fitted:
         if "gbdt_model" in z.files:
             from mdr_graph.train.gbdt import Stacked
 
-            f.gbdt_model = Stacked(str(z["gbdt_model"]))
+            f.gbdt_model = Stacked(list(z["gbdt_model"]))
     return f
 
 

@@ -19,6 +19,8 @@ import tomli_w
 from mdr_graph.errors import UserError
 from mdr_graph.io import write_text
 
+DEVICES = ("cpu", "cuda")   # where a training stage may run (--device)
+
 T = TypeVar("T")
 
 

@@ -36,9 +36,9 @@ import json
 import os
 from pathlib import Path
 
-from mdr_graph.config import load_toml, resolve, show_defaults
+from mdr_graph.config import DEVICES, load_toml, resolve, show_defaults
 from mdr_graph.errors import UserError
-from mdr_graph.pretrain.config import DECODERS, DEVICES, LOSSES, NEGATIVES, GATConfig, config_from_dict
+from mdr_graph.pretrain.config import DECODERS, LOSSES, NEGATIVES, GATConfig, config_from_dict
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

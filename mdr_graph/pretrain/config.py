@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from mdr_graph.config import DEVICES
 from mdr_graph.errors import UserError
 
 LOSSES = ("bce", "mse")
 DECODERS = ("dot", "mlp")
 NEGATIVES = ("corrupt-song", "uniform", "shuffle")
-DEVICES = ("cpu", "cuda")
 
 
 @dataclass

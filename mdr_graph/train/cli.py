@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from mdr_graph.config import load_toml, resolve, show_defaults
+from mdr_graph.config import DEVICES, load_toml, resolve, show_defaults
 from mdr_graph.errors import UserError
 from mdr_graph.fusion_config import FUSIONS, TEXT_FEATURES
 from mdr_graph.modalities import names, parse_modalities
@@ -82,7 +82,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-workers", dest="num_workers", type=int, help="DataLoader worker processes")
     p.add_argument("--threads", type=int, help="torch CPU threads (0 = as many as torch picks; small models train "
                    "fastest on 1)")
-    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--device", choices=DEVICES)
     p.add_argument("--bf16", action="store_const", const=True,
                    help="bf16 autocast of forward passes (for GPUs; also runs, slowly, on CPU)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")

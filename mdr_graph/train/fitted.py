@@ -136,7 +136,7 @@ def _load(path: Path) -> Fitted:
         if "gbdt_model" in z.files:
             from mdr_graph.train.gbdt import Stacked
 
-            f.gbdt_model = Stacked(list(z["gbdt_model"]))
+            f.gbdt_model = Stacked.from_strings(z["gbdt_model"])
     return f
 
 

@@ -63,7 +63,7 @@ def gbdt_matrix(meta: np.ndarray, labels: np.ndarray, text: np.ndarray) -> tuple
 
 
 def gbdt_fit(x: np.ndarray, target: np.ndarray, rows: dict[str, np.ndarray], seed: int):
-    """LightGBM on ``rows['train']``, early-stopped on ``rows['val']`` (the baseline)."""
+    """LightGBM on ``rows['train']``, early-stopped on ``rows['val']`` (the baseline, and each stack member)."""
     import lightgbm as lgb
 
     tr, va = rows["train"], rows["val"]
@@ -76,13 +76,13 @@ def stack_fit(x: np.ndarray, target: np.ndarray, fit_rows: np.ndarray, seed: int
     """A bag of :data:`STACK_BAG` gbdts on ``fit_rows`` alone: member ``b`` early-stops on its own random
     :data:`STACK_HOLDOUT` of them, so no row outside ``fit_rows`` (and no validation target) is read."""
     fit_rows = np.asarray(fit_rows)
-    models = []
+    boosters = []
     for b in range(STACK_BAG):
         perm = np.random.default_rng([seed, b]).permutation(fit_rows)
         k = min(max(1, int(round(len(perm) * STACK_HOLDOUT))), len(perm) - 1)
         rows = {"train": perm[k:], "val": perm[:k]}
-        models.append(gbdt_fit(x, target, rows, seed + b).booster_.model_to_string())
-    return Stacked(models)
+        boosters.append(gbdt_fit(x, target, rows, seed + b).booster_)
+    return Stacked(boosters)
 
 
 def gbdt_stack_scores(cfg: TrainConfig, videos: pd.DataFrame, target: np.ndarray,
@@ -125,11 +125,18 @@ class Stacked:
 
     FILE = "gbdt_stack.json"
 
-    def __init__(self, model_strs: list[str]):
+    def __init__(self, boosters: list):
+        self.boosters = boosters
+
+    @classmethod
+    def from_strings(cls, model_strs) -> "Stacked":
         import lightgbm as lgb
 
-        self.model_strs = [str(m) for m in model_strs]
-        self.boosters = [lgb.Booster(model_str=m) for m in self.model_strs]
+        return cls([lgb.Booster(model_str=str(m)) for m in model_strs])
+
+    @property
+    def model_strs(self) -> list[str]:
+        return [b.model_to_string() for b in self.boosters]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.mean([b.predict(x) for b in self.boosters], axis=0)
@@ -152,4 +159,4 @@ class Stacked:
         if not path.exists():
             raise UserError(f"{path} is missing: the run has the gbdt modality but not its stacked model "
                             "(a run from before the bagged stack? train it again)")
-        return cls(read_json(path)["models"])
+        return cls.from_strings(read_json(path)["models"])

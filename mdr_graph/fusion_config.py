@@ -34,9 +34,12 @@ class FusionConfig:
     text_dim: int = 2048          # hashed bag-of-words buckets (the hashed text input's width)
     text_features: str = "ridge"  # ridge: the out-of-fold text ridge's score | hashed: a Linear on the hashed counts
     # Stacking with a residual: the co-attention model corrects this modality's score (a prediction in
-    # target units, e.g. the stacked gbdt's) instead of predicting from scratch: logit = logit(score) + head.
-    # "" predicts from scratch; a name not among the modalities is ignored.
-    residual: str = ""
+    # target units: the stacked gbdt's) instead of predicting from scratch: logit = logit(score) + head.
+    # The head starts at zero, and that start is a candidate for early stopping (train/loop.py), so
+    # a correction is kept only if it improves validation. "" predicts from scratch; a name not among
+    # the modalities is ignored (so without `gbdt`, every model predicts from scratch). The default
+    # since the real-data runs: see docs/real-data.md.
+    residual: str = "gbdt"
     convlstm_path: str | None = None   # convlstm.pt from `mdr-graph pretrain-visual` (frozen encoder)
     coattention_layers: int = 1   # fusion layers (stacked co-attention, or guided cross-attention)
     ff_mult: int = 2              # FC width = ff_mult * d_model (0 = a single Linear, literally "FC")

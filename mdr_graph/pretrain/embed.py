@@ -258,12 +258,18 @@ def graph_chunks(encoder, parts, mode: str, known: Tensor, batch_videos: int = D
 
 
 def embed_graph(gat_path: str | Path, graph_dir: str | Path, *, mode: str = DEFAULT_MODE,
-                known_videos: Iterable[str] | None = None, batch_videos: int = DEFAULT_BATCH_VIDEOS) -> pd.DataFrame:
+                known_videos: Iterable[str] | None = None, batch_videos: int = DEFAULT_BATCH_VIDEOS,
+                views: Iterable[tuple[Iterable[str], Iterable[str]]] = ()) -> pd.DataFrame:
     """Frozen embeddings of the graph's videos under ``mode``, in graph order.
 
     Only ``known_videos``' links shape the entities (default: every video's). Videos that
     have no embedding under ``mode`` (no song for ``song``, no link at all for
     ``neighbours``) have no row.
+
+    ``views``: ``(known, videos)`` pairs; those videos' rows are taken instead from the view in
+    which only ``known``'s links write. ``train`` passes its folds, so that a training video's
+    entities never hold the video itself, exactly as a held-out video's do not (see
+    :func:`mdr_graph.train.prepare.network_embeddings`).
     """
     encoder, meta = load_gat(gat_path)
     parts = _load_graph_checked(graph_dir, meta)
@@ -272,7 +278,19 @@ def embed_graph(gat_path: str | Path, graph_dir: str | Path, *, mode: str = DEFA
         d = mode_dim(mode, meta["embedding_dim"], meta["relations"])
         return _frame(Chunk(*(np.empty(0, dtype=object),) * 2, np.empty(0, bool), np.empty(0, bool),
                             np.zeros((0, d), np.float32)))
-    return pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True)
+    at = pd.Index(out["video_id"].astype(str))
+    graph_ids = pd.Index(parts.ids["video"])
+    for known, videos in views:
+        with torch.no_grad():
+            z, _ = view_embeddings(encoder, graph_view(parts, known_mask(parts, known)), check_mode(mode))
+        videos = pd.Index([str(v) for v in videos])
+        pos, node = at.get_indexer(videos), graph_ids.get_indexer(videos)
+        ok = (pos >= 0) & (node >= 0)   # a video without an embedding has no row in any view
+        z = z.float().numpy()
+        for p, n in zip(pos[ok], node[ok]):
+            out.at[p, "embedding"] = z[n]
+    return out
 
 
 # ----------------------------------------------------------------------------- inductive

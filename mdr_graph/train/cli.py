@@ -50,8 +50,9 @@ def add_training_arguments(p) -> None:
                    help="what the text modality reads: the out-of-fold score of a ridge on hashed word and "
                         "character n-grams, or the hashed word counts themselves")
     p.add_argument("--residual", metavar="MODALITY",
-                   help="stacking with a residual: coattention corrects this one-score modality (gbdt) instead of "
-                        "predicting from scratch (default: off)")
+                   help="stacking with a residual: coattention corrects this one-score modality's score (the "
+                        "stacked gbdt) instead of predicting from scratch, and keeps no correction unless it "
+                        "improves validation; used only when the modality is in --modalities; '' turns it off")
     p.add_argument("--oof-folds", dest="oof_folds", type=int, help="folds of the out-of-fold label-derived inputs")
     p.add_argument("--network-embedding", dest="network_embedding", choices=["neighbours", "song", "video"],
                    help="what the network modality sees: the mean GAT embedding of the video's song, creator and "

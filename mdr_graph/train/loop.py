@@ -51,6 +51,23 @@ def build(cfg: TrainConfig, input_shapes: dict[str, tuple]) -> torch.nn.Module:
     return model
 
 
+def residual_of(model: torch.nn.Module) -> str:
+    """The modality whose score ``model`` corrects (``FusionConfig.residual``), or ""."""
+    return getattr(getattr(model, "fusion", model), "residual", "") or ""
+
+
+def residual_report(name: str, preds, prep: Prepared) -> dict:
+    """What the correction of a residual model did, on the test split: the corrected score's own
+    Spearman beside the model's, and the spread of the correction (logit units; 0 = none kept).
+    Attention contributions do not show a score that passes straight through, so this does."""
+    test = preds[preds["split"] == "test"]
+    base = np.clip(prep.datasets["test"].tabular[name].values[:, 0].astype(np.float64), 1e-3, 1 - 1e-3)
+    pred = np.clip(test["prediction"].to_numpy(np.float64), 1e-7, 1 - 1e-7)
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    return {"modality": name, "test_spearman_of_" + name: regression_metrics(test["target"].to_numpy(), base)["spearman"],
+            "correction_std": float(np.std(logit(pred) - logit(base))) if len(base) else 0.0}
+
+
 def count_params(model: torch.nn.Module) -> int:
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
 
@@ -170,6 +187,15 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
             trainloop.save_checkpoint(ckpt_path, model, optim, cfg, state, rngs)
         ddp.barrier(info)
 
+    if not resume and residual_of(model):
+        # A residual model starts exactly at the score it corrects (its last layer is zero). That
+        # start is a candidate like any epoch: a correction that does not improve validation
+        # Spearman is not kept, and best_epoch 0 in metrics.json says so.
+        val_pred = inference.predict(model, val_ds, cfg, device, info)[0]
+        state.improve(regression_metrics(val_ds.targets, val_pred)["spearman"], 0)
+        if info.is_main:
+            writer.add_scalar("spearman/val", state.best, 0)
+            torch_save(out / "model.pt", model_checkpoint(model, cfg, prep, 0))
     trainloop.run_epochs(epoch_body, end_epoch, state, cfg.epochs, cfg.patience, desc="train", show=info.is_main)
     metrics = finish(model, cfg, prep, state, out, device, info, writer)
     if writer is not None:
@@ -252,7 +278,8 @@ def finish(model, cfg: TrainConfig, prep: Prepared, state: trainloop.TrainState,
                           params=count_params(model), seconds_per_epoch=float(np.mean(secs)) if secs else 0.0,
                           seconds_total=float(np.sum(secs)) if secs else 0.0, epochs=state.epoch,
                           best_epoch=state.best_epoch, contributions=contribs["test"],
-                          missing_media=prep.missing_media, world_size=info.world_size, history=state.history)
+                          missing_media=prep.missing_media, world_size=info.world_size, history=state.history,
+                          **({"residual": residual_report(residual_of(model), preds, prep)} if residual_of(model) else {}))
     if info.is_main:
         write_run_result(out, preds, metrics)
         hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))

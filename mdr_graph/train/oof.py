@@ -16,7 +16,7 @@ label-aware features, so every label-derived input of a run follows one rule:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,30 @@ from mdr_graph.train.label_features import posting_days, visibility
 
 # fit(train_index, predict_index) -> predictions for predict_index (indices into the run's rows)
 FitPredict = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def oof_pairs(videos: pd.DataFrame, train_rows: np.ndarray, split: str, seed: int,
+              folds: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(fit_rows, predict_rows)`` covering every training row once, by the rule above.
+
+    Under ``past`` the first block (and any block whose past is empty) comes with an empty
+    ``fit_rows``: the caller decides what "nothing known" gives (a fallback score, or a graph
+    view in which no video writes)."""
+    train_rows = np.asarray(train_rows, dtype=np.int64)
+    if len(train_rows) == 0:
+        return
+    rule, group = visibility(videos, train_rows, split, seed, folds)
+    if rule == "fold":
+        for g in np.unique(group[train_rows]):
+            yield train_rows[group[train_rows] != g], train_rows[group[train_rows] == g]
+        return
+    t = np.nan_to_num(posting_days(videos), nan=-np.inf)
+    order = train_rows[np.lexsort((train_rows, t[train_rows]))]
+    blocks = np.array_split(order, max(2, min(int(folds), len(order))))
+    for b in range(len(blocks)):
+        past = np.concatenate(blocks[:b]) if b else order[:0]
+        if len(blocks[b]):
+            yield past[t[past] < t[blocks[b]].min()], blocks[b]   # ties with the block's first video are not its past
 
 
 def oof_predict(fit_predict: FitPredict, videos: pd.DataFrame, train_rows: np.ndarray, split: str, seed: int,
@@ -41,20 +65,7 @@ def oof_predict(fit_predict: FitPredict, videos: pd.DataFrame, train_rows: np.nd
         return out
     if len(held) and held_out:
         out[held] = fit_predict(train_rows, held)
-    rule, group = visibility(videos, train_rows, split, seed, folds)
-    if rule == "fold":
-        for g in np.unique(group[train_rows]):
-            inside = train_rows[group[train_rows] == g]
-            rest = train_rows[group[train_rows] != g]
-            if len(rest):
-                out[inside] = fit_predict(rest, inside)
-        return out
-    t = np.nan_to_num(posting_days(videos), nan=-np.inf)
-    order = train_rows[np.lexsort((train_rows, t[train_rows]))]
-    blocks = np.array_split(order, max(2, min(int(folds), len(order))))
-    for b in range(1, len(blocks)):
-        past = np.concatenate(blocks[:b])
-        past = past[t[past] < t[blocks[b]].min()]      # ties with the block's first video are not its past
-        if len(past):
-            out[blocks[b]] = fit_predict(past, blocks[b])
+    for fit_rows, inside in oof_pairs(videos, train_rows, split, seed, folds):
+        if len(fit_rows):   # a training row with nothing to learn from keeps the fallback
+            out[inside] = fit_predict(fit_rows, inside)
     return out

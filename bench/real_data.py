@@ -54,7 +54,24 @@ def fmt(s: dict | None, key: str, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def table(full: dict, nolabels: dict) -> str:
+def per_seed(full: dict, run_dir: Path) -> str:
+    """The flagship against ``gbdt`` seed by seed, with what its residual kept (metrics.json's ``residual``)."""
+    runs = {m["name"]: m["runs"] for m in full["models"] if m.get("runs")}
+    if "coattention" not in runs or "gbdt" not in runs:
+        return ""
+    parts = []
+    for seed, run in runs["coattention"].items():
+        m = json.loads((run_dir / run["dir"] / "metrics.json").read_text())
+        g = json.loads((run_dir / runs["gbdt"][seed]["dir"] / "metrics.json").read_text())
+        r = m.get("residual")
+        kept = (f"stacked score alone {r['test_spearman_of_gbdt']:.3f}, best epoch {m['best_epoch']}"
+                + (" = no correction kept" if m["best_epoch"] == 0 else f", correction std {r['correction_std']:.2f}")
+                ) if r else f"best epoch {m['best_epoch']}"
+        parts.append(f"seed {seed}: {m['test_spearman']:.3f} ({kept}) against gbdt {g['test_spearman']:.3f}")
+    return "Per seed, full co-attention: " + "; ".join(parts) + "."
+
+
+def table(full: dict, nolabels: dict, run_dir: Path | None = None) -> str:
     lines = ["| model | inputs | Spearman | MAE | MSE |", "|---|---|---|---|---|"]
     models = {m["name"]: m for m in full["models"]}
     for m in full["models"]:
@@ -78,6 +95,8 @@ def table(full: dict, nolabels: dict) -> str:
     if best and co:
         lines += ["", f"Strongest baseline: **{best['name']}** ({fmt(best['summary'], 'test_spearman')}); "
                       f"full co-attention {fmt(co, 'test_spearman')}."]
+    if run_dir is not None and per_seed(full, run_dir):
+        lines += ["", per_seed(full, run_dir)]
     return "\n".join(lines)
 
 
@@ -117,7 +136,7 @@ def main() -> None:
             nolabels = json.loads((nl_dir / "compare.json").read_text())
             rel = lambda c: (c.replace(cli, "mdr-graph").replace(str(out), args.out_label)  # noqa: E731
                              .replace(str(ROOT) + "/", "").replace(str(DATA), "../shared/data"))
-            body = (table(full, nolabels) + "\n\n```bash\n" + "\n".join(rel(c) for c in [*cmds, c1, c2])
+            body = (table(full, nolabels, full_dir) + "\n\n```bash\n" + "\n".join(rel(c) for c in [*cmds, c1, c2])
                     + "\n```\n" + f"\n_{ds}, {split} split, seeds {full['config']['seeds']}; regenerated "
                     f"{time.strftime('%Y-%m-%d', time.gmtime())} in {(time.time() - t0) / 60:.0f} min by "
                     "`python bench/real_data.py`._")

@@ -279,17 +279,20 @@ def embed_graph(gat_path: str | Path, graph_dir: str | Path, *, mode: str = DEFA
         return _frame(Chunk(*(np.empty(0, dtype=object),) * 2, np.empty(0, bool), np.empty(0, bool),
                             np.zeros((0, d), np.float32)))
     out = pd.concat(frames, ignore_index=True)
-    at = pd.Index(out["video_id"].astype(str))
-    graph_ids = pd.Index(parts.ids["video"])
-    for known, videos in views:
-        with torch.no_grad():
-            z, _ = view_embeddings(encoder, graph_view(parts, known_mask(parts, known)), check_mode(mode))
-        videos = pd.Index([str(v) for v in videos])
-        pos, node = at.get_indexer(videos), graph_ids.get_indexer(videos)
-        ok = (pos >= 0) & (node >= 0)   # a video without an embedding has no row in any view
-        z = z.float().numpy()
-        for p, n in zip(pos[ok], node[ok]):
-            out.at[p, "embedding"] = z[n]
+    views = list(views)
+    if views:
+        at, graph_ids = pd.Index(out["video_id"].astype(str)), pd.Index(parts.ids["video"])
+        column = out["embedding"].to_list()
+        for known, videos in views:
+            with torch.no_grad():
+                z, _ = view_embeddings(encoder, graph_view(parts, known_mask(parts, known)), check_mode(mode))
+            videos = pd.Index([str(v) for v in videos])
+            pos, node = at.get_indexer(videos), graph_ids.get_indexer(videos)
+            ok = (pos >= 0) & (node >= 0)   # a video without an embedding has no row in any view
+            z = z.float().numpy()
+            for p, n in zip(pos[ok], node[ok]):
+                column[p] = z[n]
+        out["embedding"] = column
     return out
 
 

@@ -257,3 +257,53 @@ def test_pretrain_cli_end_to_end_and_resume_flags(run, tmp_path, capsys):
     assert cli_main(args[:5] + ["--epochs", "3", "--resume"]) == 0
     assert cli_main(["pretrain", "--graph", str(tmp_path / "none"), "--out", str(tmp_path / "x")]) == 2
     assert "no graph" in capsys.readouterr().err
+
+
+def test_views_replace_their_videos_rows_with_the_views_embeddings(run):
+    """``embed_graph(views=...)``: each view's videos read entities that only that view's known videos write."""
+    root, videos = run
+    ids = videos["video_id"].tolist()
+    known, a, b = ids[: N // 2], ids[: N // 4], ids[N // 4: N // 2]
+    base = embed.embed_graph(root / "run", root / "graph", known_videos=known).set_index("video_id")
+    got = embed.embed_graph(root / "run", root / "graph", known_videos=known,
+                            views=[(b, a), (a, b)]).set_index("video_id")    # two folds, each seeing the other
+    only_b = embed.embed_graph(root / "run", root / "graph", known_videos=b).set_index("video_id")
+    only_a = embed.embed_graph(root / "run", root / "graph", known_videos=a).set_index("video_id")
+    assert list(got.index) == list(base.index)
+    in_a, in_b = base.index.isin(a), base.index.isin(b)
+    np.testing.assert_array_equal(_emb(got[in_a]), _emb(only_b[in_a]))
+    np.testing.assert_array_equal(_emb(got[in_b]), _emb(only_a[in_b]))
+    np.testing.assert_array_equal(_emb(got[~in_a & ~in_b]), _emb(base[~in_a & ~in_b]))
+    assert not np.allclose(_emb(got[in_a]), _emb(base[in_a]))   # a's own links no longer shape what a reads
+
+
+@pytest.mark.parametrize("split", ["random", "time", "song"])
+def test_training_videos_network_embeddings_are_out_of_fold(run, split):
+    """A training video never reads an entity that it (or its fold, or a later video) wrote into, as no
+    held-out video does; held-out videos read entities written by every training video."""
+    from mdr_graph.splits import SplitConfig, make_splits
+    from mdr_graph.train.config import TrainConfig
+    from mdr_graph.train.oof import oof_pairs
+    from mdr_graph.train.prepare import network_embeddings
+
+    root, videos = run
+    cfg = TrainConfig(graph=str(root / "graph"), gat=str(root / "run"), modalities=["network"], split=split,
+                      seed=0, oof_folds=3)
+    splits = make_splits(videos, SplitConfig(split, 0))
+    index = pd.Series(np.arange(len(videos)), index=videos["video_id"])
+    train_rows = index.loc[splits["train"]].to_numpy()
+    got = network_embeddings(cfg, videos, known_videos=splits["train"], train_rows=train_rows).set_index("video_id")
+    ids = videos["video_id"].to_numpy()
+    held = embed.embed_graph(root / "run", root / "graph", known_videos=splits["train"]).set_index("video_id")
+    outside = ~got.index.isin(splits["train"])
+    np.testing.assert_array_equal(_emb(got[outside]), _emb(held[outside]))
+    pairs = list(oof_pairs(videos, train_rows, split, 0, 3))
+    assert sorted(np.concatenate([inside for _, inside in pairs]).tolist()) == sorted(train_rows.tolist())
+    t = videos["create_time"].to_numpy()
+    for fit, inside in pairs:
+        assert not set(fit) & set(inside)
+        if split == "time":
+            assert len(fit) == 0 or t[fit].max() < t[inside].min()   # only strictly older videos write
+        view = embed.embed_graph(root / "run", root / "graph", known_videos=ids[fit]).set_index("video_id")
+        these = got.index.isin(ids[inside])
+        np.testing.assert_array_equal(_emb(got[these]), _emb(view[these]))

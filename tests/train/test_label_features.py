@@ -278,3 +278,35 @@ def test_predict_scores_a_new_video_from_its_creators_training_videos(planted_gr
     scores = predict_new(tmp_path / "run", canonical(pd.DataFrame(rows)))
     assert scores["present_labels"].all() and scores["present_gbdt"].all()
     assert scores["prediction"].iloc[1] > scores["prediction"].iloc[0]
+
+
+def test_a_residual_model_starts_at_the_stacked_score_and_keeps_it_unless_a_correction_helps(planted_graph,
+                                                                                             tmp_path):
+    """With ``gbdt`` among the modalities the model corrects the stacked score (the default residual).
+    Its untrained start *is* that score, and it is an early-stopping candidate: with nothing learned
+    (lr 0) the run keeps epoch 0 and predicts exactly the stacked gbdt's score."""
+    import json
+
+    from mdr_graph.config import load_toml
+    from mdr_graph.train.config import TrainConfig
+    from mdr_graph.train.prepare import prepare
+
+    out = tmp_path / "run"
+    assert cli(["train", "--graph", planted_graph, "--modalities", "labels,meta,text,gbdt", *TINY, "--epochs", "3",
+                "--lr", "0", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["best_epoch"] == 0 and metrics["epochs"] == 3
+    assert metrics["residual"]["modality"] == "gbdt" and metrics["residual"]["correction_std"] < 1e-4
+    # the stacked score, rebuilt independently from the run's saved settings and splits
+    cfg = TrainConfig(**load_toml(out / "config.toml")["train"])
+    splits = {s: np.asarray(v, dtype=object) for s, v in json.loads((out / "splits.json").read_text()).items()}
+    test = prepare(cfg, splits=splits).datasets["test"]
+    stacked = np.clip(test.tabular["gbdt"].values[:, 0], 1e-3, 1 - 1e-3)
+    pred = pd.read_csv(out / "predictions.csv").query("split == 'test'").set_index("video_id").loc[test.video_ids]
+    np.testing.assert_allclose(pred["prediction"].to_numpy(), stacked, atol=1e-5)
+    assert metrics["test_spearman"] == pytest.approx(metrics["residual"]["test_spearman_of_gbdt"], abs=1e-6)
+    # '' turns the residual off: a model from scratch does not start at the score
+    assert cli(["train", "--graph", planted_graph, "--modalities", "labels,meta,text,gbdt", *TINY, "--epochs", "3",
+                "--lr", "0", "--residual", "", "--out", str(tmp_path / "scratch")]) == 0
+    scratch = json.loads((tmp_path / "scratch" / "metrics.json").read_text())
+    assert "residual" not in scratch and scratch["best_epoch"] >= 1

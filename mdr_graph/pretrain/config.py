@@ -15,6 +15,9 @@ from mdr_graph.errors import UserError
 LOSSES = ("bce", "mse")
 DECODERS = ("dot", "mlp")
 NEGATIVES = ("corrupt-song", "uniform", "shuffle")
+# What a video's network embedding is (mdr_graph.pretrain.embed): read by `embed`, `train` and `compare`.
+NETWORK_EMBEDDINGS = ("neighbours", "song", "video")
+DEFAULT_NETWORK_EMBEDDING = "neighbours"
 
 
 @dataclass

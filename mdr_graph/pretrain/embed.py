@@ -54,9 +54,10 @@ from torch import Tensor
 
 from mdr_graph.errors import UserError
 from mdr_graph.graph_build.entities import entity_keys
+from mdr_graph.pretrain.config import DEFAULT_NETWORK_EMBEDDING, NETWORK_EMBEDDINGS
 
-MODES = ("neighbours", "song", "video")
-DEFAULT_MODE = "neighbours"
+MODES = NETWORK_EMBEDDINGS
+DEFAULT_MODE = DEFAULT_NETWORK_EMBEDDING
 DEFAULT_BATCH_VIDEOS = 250_000
 COLUMNS = ("video_id", "song_id", "in_graph", "new_song", "embedding")
 

@@ -20,6 +20,7 @@ from mdr_graph.config import DEVICES, load_toml, resolve, show_defaults
 from mdr_graph.errors import UserError
 from mdr_graph.fusion_config import FUSIONS, TEXT_FEATURES
 from mdr_graph.modalities import names, parse_modalities
+from mdr_graph.pretrain.config import NETWORK_EMBEDDINGS
 from mdr_graph.splits import add_split_arguments
 from mdr_graph.train.config import PRESETS, TrainConfig
 
@@ -54,7 +55,7 @@ def add_training_arguments(p) -> None:
                         "stacked gbdt) instead of predicting from scratch, and keeps no correction unless it "
                         "improves validation; used only when the modality is in --modalities; '' turns it off")
     p.add_argument("--oof-folds", dest="oof_folds", type=int, help="folds of the out-of-fold label-derived inputs")
-    p.add_argument("--network-embedding", dest="network_embedding", choices=["neighbours", "song", "video"],
+    p.add_argument("--network-embedding", dest="network_embedding", choices=NETWORK_EMBEDDINGS,
                    help="what the network modality sees: the mean GAT embedding of the video's song, creator and "
                         "hashtags (neighbours), its song's (song, VAN) or its own node's (video, mixes in meta)")
     # Every other FusionConfig knob is settable from TOML ([train] section): ff_mult, vit_layers,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mdr_graph.fusion_config import FusionConfig
+from mdr_graph.pretrain.config import DEFAULT_NETWORK_EMBEDDING
 from mdr_graph.splits import SplitConfig
 from mdr_graph.train.label_features import LabelFeatureConfig
 
@@ -61,7 +62,7 @@ class TrainConfig:
     # What the network modality sees (mdr_graph.pretrain.embed): "neighbours" (mean GAT embedding of the
     # video's song, creator and hashtags per relation), "song" (its song's, as in VAN) or "video" (its
     # own node output, which mixes in the meta modality's inputs). Entities see training videos only.
-    network_embedding: str = "neighbours"
+    network_embedding: str = DEFAULT_NETWORK_EMBEDDING
     # data
     split: str = SplitConfig.kind       # mdr_graph.splits.KINDS; with seed and split_fractions: SplitConfig.of(cfg)
     split_fractions: list[float] = field(default_factory=lambda: list(SplitConfig.fractions))

@@ -36,7 +36,7 @@ from mdr_graph.compare.plan import (Available, RunSpec, fusion_modalities, inspe
 from mdr_graph.config import from_dict, load_toml, save_toml
 from mdr_graph.errors import UserError
 from mdr_graph.fusion_config import FusionConfig
-from mdr_graph.graph_build.tables import read_videos
+from mdr_graph.graph_build.tables import read_songs, read_videos
 from mdr_graph.modalities import names
 from mdr_graph.io import read_json, write_json, write_text
 from mdr_graph.runlog import progress
@@ -138,9 +138,8 @@ def snapshot_data(graph: str | Path, out: Path) -> None:
     g = Path(graph)
     v = read_videos(g, ["video_id", "song_id", "create_time", "popularity_raw"])
     write_text(out / "data" / "videos.csv", v.to_csv(index=False))
-    if (g / "songs.parquet").exists():
-        s = pd.read_parquet(g / "songs.parquet", columns=["song_id", "degree"])
-    else:
+    s = read_songs(g, ["song_id", "degree"], missing_ok=True)
+    if s is None:
         s = v.groupby("song_id", sort=False).size().rename("degree").reset_index()
     write_text(out / "data" / "songs.csv", s.to_csv(index=False))
 

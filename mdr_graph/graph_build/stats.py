@@ -26,6 +26,7 @@ import pandas as pd
 
 from mdr_graph.errors import UserError
 from mdr_graph.graph_build.schema import EDGE_TYPES, ENTITY_TYPES, ID_ATTRS
+from mdr_graph.graph_build.tables import read_songs
 
 
 def degree_stats(deg: np.ndarray) -> dict[str, Any]:
@@ -124,7 +125,7 @@ def graph_stats(graph_dir: str | Path, top: int = 10) -> dict[str, Any]:
         raise UserError(f"{graph_dir} is not a complete graph directory (no summary.json); "
                         f"build it with `mdr-graph build-graph INPUT --out {graph_dir}`")
     summary = read_json(summary_path)
-    songs = pd.read_parquet(graph_dir / "songs.parquet")
+    songs = read_songs(graph_dir)
     order = np.argsort(-songs["degree"].to_numpy(), kind="stable")[:top]
     top_songs = [{"song_id": str(r.song_id), "title": _s(r.song_title), "author": _s(r.song_author),
                   "degree": int(r.degree), "song_uses": None if pd.isna(r.song_uses) else int(r.song_uses)}

@@ -27,7 +27,7 @@ import pandas as pd
 
 from mdr_graph.errors import UserError
 from mdr_graph.graph_build.schema import VIDEO_COLUMNS
-from mdr_graph.graph_build.tables import read_videos, videos_path
+from mdr_graph.graph_build.tables import read_songs, read_videos, videos_path
 from mdr_graph.io import write_text
 
 
@@ -208,9 +208,9 @@ def fill_from_graph(videos: pd.DataFrame, graph_dir: str | Path) -> pd.DataFrame
     A creator's followers are taken from its most recent video in the graph.
     """
     out = videos.copy()
-    songs_path = Path(graph_dir) / "songs.parquet"
-    if songs_path.exists():
-        songs = pd.read_parquet(songs_path).drop_duplicates("song_id").set_index("song_id")
+    songs = read_songs(graph_dir, missing_ok=True)
+    if songs is not None:
+        songs = songs.drop_duplicates("song_id").set_index("song_id")
         sid = out["song_id"].astype("string")
         for col in SONG_FIELDS:
             if col in songs:
@@ -267,7 +267,7 @@ def predict_new(run: str | Path, videos: pd.DataFrame, stages: Stages | None = N
         ds, _ = build_dataset(cfg, videos.reset_index(drop=True), np.zeros(len(videos)), norm, emb, media.get,
                               shapes, fitted=fitted)
         pred, contrib, present = predict(model, ds, cfg, torch.device("cpu"))
-    graph_songs = set(pd.read_parquet(Path(cfg.graph) / "songs.parquet")["song_id"].astype(str))
+    graph_songs = set(read_songs(cfg.graph, ["song_id"])["song_id"].astype(str))
     out = pd.DataFrame({
         "video_id": videos["video_id"].astype(str).to_numpy(),
         "song_id": videos["song_id"].astype(str).to_numpy(),

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from mdr_graph.errors import UserError
-from mdr_graph.graph_build.tables import read_videos
+from mdr_graph.graph_build.tables import read_songs, read_videos
 
 
 def _table(root, **cols):
@@ -37,6 +37,24 @@ def test_missing_unreadable_or_incomplete_tables_are_one_line_user_errors(tmp_pa
     g = _table(tmp_path / "noid", video_path=["a"])
     with pytest.raises(UserError, match="lacks column.*video_id"):
         read_videos(g)
+
+
+def test_the_songs_table_is_read_the_same_way(tmp_path):
+    """``read_songs``: the one reader of songs.parquet (stats, predict, compare's report data)."""
+    root = tmp_path / "g"
+    assert read_songs(root, missing_ok=True) is None
+    with pytest.raises(UserError, match="songs.parquet not found.*build-graph"):
+        read_songs(root)
+    root.mkdir()
+    pd.DataFrame({"song_id": ["s1", "s2"], "degree": [3, 1], "song_title": ["a", "b"]}).to_parquet(
+        root / "songs.parquet", index=False)
+    assert list(read_songs(root, ["song_id", "degree"]).columns) == ["song_id", "degree"]
+    assert len(read_songs(root)) == 2
+    with pytest.raises(UserError, match="songs.parquet lacks column.*song_uses.*rebuild"):
+        read_songs(root, ["song_uses"])
+    (root / "songs.parquet").write_text("not parquet")
+    with pytest.raises(UserError, match="not a readable parquet file"):
+        read_songs(root, missing_ok=True)
 
 
 @pytest.mark.parametrize("command", [["train", "--modalities", "meta", "--out", "{tmp}/run"],

@@ -42,7 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # the lock imports none of their dependencies.
 OUTPUTS: dict[str, Output] = {
     "synth": Output(signature=("truth.csv", "metadata.json")),
-    "build-graph": Output(signature=("summary.json", "videos.parquet")),
+    "build-graph": Output(signature=("summary.json", "videos.parquet"), config_section="build_graph"),
     "pretrain": Output(signature=("gat.pt", "checkpoint.pt")),
     "embed": Output(kind="file"),
     "extract": Output(signature=("index.parquet", "shards"), shard_arg="shard"),
@@ -88,6 +88,10 @@ def _lock_output(name: str, args: argparse.Namespace):
 
     out = OUTPUTS.get(name)
     target = getattr(args, out.arg, None) if out else None
+    if not target and out and out.config_section and getattr(args, "config", None):
+        from mdr_graph.config import load_toml   # the flag wins over the file, as in config.resolve
+
+        target = load_toml(args.config).get(out.config_section, {}).get(out.arg)
     if not target:
         return None
     world, rank = os.environ.get("WORLD_SIZE", "1"), os.environ.get("RANK", "0")

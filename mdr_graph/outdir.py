@@ -43,12 +43,15 @@ class Output:
     files only this command writes, which mark a directory made before lock files
     existed as this command's. ``shard_arg``: an argument that narrows the lock to one
     shard (``extract --shard i/n``: shards of one FEATDIR are written at once by design).
+    ``config_section``: the ``--config`` TOML section that may name ``arg`` instead of the
+    command line (``build-graph``), so that an output named only there is locked too.
     """
 
     arg: str = "out"
     kind: str = "dir"
     signature: tuple[str, ...] = ()
     shard_arg: str | None = None
+    config_section: str | None = None
 
 
 def lock_path(target: Path, kind: str, shard: str | None = None) -> Path:

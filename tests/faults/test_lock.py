@@ -35,6 +35,19 @@ def test_every_writing_command_takes_the_lock(tmp_path, cli, hold_lock):
         assert rc == 2 and f"is being written by `mdr-graph {name}` (pid {holder.pid})" in err, (name, err)
 
 
+def test_an_output_named_only_in_the_config_file_is_locked_too(tmp_path, scrape, record, cli, hold_lock):
+    """build-graph may take --out from --config's [build_graph] section: that directory is locked the same."""
+    src = scrape([record(i) for i in range(5)])
+    out = tmp_path / "g"
+    config = tmp_path / "build.toml"
+    config.write_text(f'[build_graph]\nout = "{out}"\n')
+    with hold_lock(out, "build-graph") as holder:
+        rc, err = cli("build-graph", src, "--config", config)
+        assert rc == 2 and f"is being written by `mdr-graph build-graph` (pid {holder.pid})" in err, err
+        assert not (out / "summary.json").exists()
+    assert cli("build-graph", src, "--config", config)[0] == 0 and (out / "summary.json").exists()
+
+
 def test_nested_stages_do_not_deadlock(tmp_path):
     """compare and demo run stages in-process and in workers on DIR/sub while holding DIR."""
     top = outdir.acquire(tmp_path / "demo", "demo")

@@ -95,8 +95,9 @@ def table(full: dict, nolabels: dict, run_dir: Path | None = None) -> str:
     if best and co:
         lines += ["", f"Strongest baseline: **{best['name']}** ({fmt(best['summary'], 'test_spearman')}); "
                       f"full co-attention {fmt(co, 'test_spearman')}."]
-    if run_dir is not None and per_seed(full, run_dir):
-        lines += ["", per_seed(full, run_dir)]
+    seeds = per_seed(full, run_dir) if run_dir is not None else ""
+    if seeds:
+        lines += ["", seeds]
     return "\n".join(lines)
 
 

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from mdr_graph.encoders.layers import AttentionBlock, InputStandardizer
 from mdr_graph.errors import UserError
-from mdr_graph.fusion_config import FusionConfig
+from mdr_graph.fusion_config import RESIDUAL_CLAMP, FusionConfig
 from mdr_graph.modalities import build_encoder, check_modality
 
 
@@ -236,7 +236,7 @@ class FusionModel(MultimodalModel):
                 z = self.missing_token_fill(self._guided_layer(layer, z, present), present, self.missing)
         logits = self.head(z.flatten(1))
         if self.residual:   # the fused tokens correct the stacked score (clamped into (0, 1) for its logit)
-            logits = logits + torch.logit(inputs[self.residual][:, 0].float().clamp(1e-3, 1 - 1e-3))
+            logits = logits + torch.logit(inputs[self.residual][:, 0].float().clamp(RESIDUAL_CLAMP, 1 - RESIDUAL_CLAMP))
         return FusionOutput(torch.sigmoid(logits), logits, contributions)
 
     def _guided_layer(self, layer: nn.ModuleDict, z: Tensor, present: Tensor) -> Tensor:

@@ -15,6 +15,7 @@ from mdr_graph.config import field_default
 from mdr_graph.errors import UserError
 
 FUSIONS = ("stacked", "guided")
+RESIDUAL_CLAMP = 1e-3   # a corrected score is clamped into [c, 1 - c] before its logit
 TEXT_FEATURES = ("ridge", "hashed")   # what the text modality reads (see mdr_graph.modalities)
 
 

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from mdr_graph import distributed as ddp
 from mdr_graph import trainloop
 from mdr_graph.errors import UserError
-from mdr_graph.fusion_config import fusion_config
+from mdr_graph.fusion_config import RESIDUAL_CLAMP, fusion_config
 from mdr_graph.io import torch_load, torch_save
 from mdr_graph.runlog import set_seed, tensorboard_writer
 from mdr_graph.train import inference
@@ -61,7 +61,8 @@ def residual_report(name: str, preds, prep: Prepared) -> dict:
     Spearman beside the model's, and the spread of the correction (logit units; 0 = none kept).
     Attention contributions do not show a score that passes straight through, so this does."""
     test = preds[preds["split"] == "test"]
-    base = np.clip(prep.datasets["test"].tabular[name].values[:, 0].astype(np.float64), 1e-3, 1 - 1e-3)
+    base = np.clip(prep.datasets["test"].tabular[name].values[:, 0].astype(np.float64), RESIDUAL_CLAMP,
+                   1 - RESIDUAL_CLAMP)   # the score exactly as the model reads it
     pred = np.clip(test["prediction"].to_numpy(np.float64), 1e-7, 1 - 1e-7)
     logit = lambda p: np.log(p / (1 - p))  # noqa: E731
     return {"modality": name, "test_spearman_of_" + name: regression_metrics(test["target"].to_numpy(), base)["spearman"],
@@ -166,12 +167,15 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
     loss_fn = LOSSES[cfg.loss]
     last = {}  # the epoch's validation predictions, for the scatter plots
 
+    def validate() -> tuple[np.ndarray, np.ndarray | None, np.ndarray, dict]:
+        # Contributions are logged from the validation split: the test split is touched once, at the end.
+        pred, contrib, present = inference.predict(model, val_ds, cfg, device, info)
+        return pred, contrib, present, regression_metrics(val_ds.targets, pred)
+
     def epoch_body(epoch: int) -> tuple[float, dict]:
         t0 = time.perf_counter()
         train_loss = train_epoch(train_model, optim, prep.datasets["train"], loss_fn, cfg, epoch, info, device)
-        # Contributions are logged from the validation split: the test split is touched once, at the end.
-        val_pred, val_contrib, val_present = inference.predict(model, val_ds, cfg, device, info)
-        vm = regression_metrics(val_ds.targets, val_pred)
+        val_pred, val_contrib, val_present, vm = validate()
         val_loss = float(loss_fn(torch.tensor(val_pred), torch.tensor(val_ds.targets, dtype=torch.float64)))
         last["pred"] = val_pred
         return vm["spearman"], {"train_loss": train_loss, "val_loss": val_loss, "val_spearman": vm["spearman"],
@@ -191,8 +195,7 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
         # A residual model starts exactly at the score it corrects (its last layer is zero). That
         # start is a candidate like any epoch: a correction that does not improve validation
         # Spearman is not kept, and best_epoch 0 in metrics.json says so.
-        val_pred = inference.predict(model, val_ds, cfg, device, info)[0]
-        state.improve(regression_metrics(val_ds.targets, val_pred)["spearman"], 0)
+        state.improve(validate()[3]["spearman"], 0)
         if info.is_main:
             writer.add_scalar("spearman/val", state.best, 0)
             torch_save(out / "model.pt", model_checkpoint(model, cfg, prep, 0))
@@ -274,12 +277,13 @@ def finish(model, cfg: TrainConfig, prep: Prepared, state: trainloop.TrainState,
         model.load_state_dict(best["model"])
     preds, contribs = inference.split_predictions(model, cfg, prep, device, info)
     secs = [h["seconds"] for h in state.history]
+    residual = residual_of(model)
     metrics = run_metrics(preds, prep.splits, cfg=cfg, model=cfg.model, modalities=cfg.modalities,
                           params=count_params(model), seconds_per_epoch=float(np.mean(secs)) if secs else 0.0,
                           seconds_total=float(np.sum(secs)) if secs else 0.0, epochs=state.epoch,
                           best_epoch=state.best_epoch, contributions=contribs["test"],
                           missing_media=prep.missing_media, world_size=info.world_size, history=state.history,
-                          **({"residual": residual_report(residual_of(model), preds, prep)} if residual_of(model) else {}))
+                          **({"residual": residual_report(residual, preds, prep)} if residual else {}))
     if info.is_main:
         write_run_result(out, preds, metrics)
         hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))

@@ -104,5 +104,10 @@ def barrier(info: DistInfo) -> None:
 
 
 def cleanup(info: DistInfo) -> None:
+    """Tear the group down together. Without the barrier, a rank that finished first destroyed its gloo
+    context while rank 0 was still writing the run files; once (1 run of tests/test_distributed.py in
+    about 20) a rank aborted in that teardown ("terminate called without an active exception") after a
+    complete run. A barrier first is the usual mitigation of gloo's teardown race, not a proven cure."""
     if info.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

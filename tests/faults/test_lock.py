@@ -48,6 +48,16 @@ def test_an_output_named_only_in_the_config_file_is_locked_too(tmp_path, scrape,
     assert cli("build-graph", src, "--config", config)[0] == 0 and (out / "summary.json").exists()
 
 
+def test_a_missing_or_broken_config_is_one_line_before_any_lock(tmp_path, scrape, record, cli, one_line_error):
+    """The lock now reads --config first (for its out): a bad file is still one line and exit 2."""
+    src = scrape([record(i) for i in range(2)])
+    rc, err = cli("build-graph", src, "--config", tmp_path / "absent.toml")
+    assert rc == 2 and "config file not found" in one_line_error(err)
+    (tmp_path / "bad.toml").write_text("bad = [")
+    rc, err = cli("build-graph", src, "--config", tmp_path / "bad.toml")
+    assert rc == 2 and "is not valid TOML" in one_line_error(err)
+
+
 def test_nested_stages_do_not_deadlock(tmp_path):
     """compare and demo run stages in-process and in workers on DIR/sub while holding DIR."""
     top = outdir.acquire(tmp_path / "demo", "demo")

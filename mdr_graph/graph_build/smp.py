@@ -12,6 +12,9 @@ The data has no engagement counts: its target is the given ``popularity`` (the d
 target column of this format). There is no music id, so the song comes from
 ``music_title`` by the song identity rule (``song_identity``): 1,470 of the 4,000 posts
 are titled "original sound" and are their creators' own sounds, not one song.
+
+``post_suggested_words`` is not read: TikTok assigns those search terms after posting and
+their presence follows the label (docs/graph.md has the numbers), so they would leak it.
 """
 
 from __future__ import annotations

@@ -79,8 +79,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fusion", choices=FUSIONS, help="co-attention variant")
     add_training_arguments(p)
     p.add_argument("--finetune-gat", dest="finetune_gat", action="store_const", const=True,
-                   help="train the GAT with the fusion model (full-graph GAT pass per step) instead of "
-                        "using its frozen embeddings")
+                   help="train the GAT with the fusion model instead of using its frozen embeddings, on the "
+                        "same leak-free graph views (a full-graph GAT pass per step; each batch is drawn "
+                        "from one fold)")
     p.add_argument("--num-workers", dest="num_workers", type=int, help="DataLoader worker processes")
     p.add_argument("--threads", type=int, help="torch CPU threads (0 = as many as torch picks; small models train "
                    "fastest on 1)")

@@ -1,21 +1,86 @@
 """``--finetune-gat``: train the GAT together with the fusion model.
 
 By default the network modality is the frozen GAT's embedding, computed once. With
-fine-tuning, :class:`FinetunedGAT` holds the GAT and the song-video graph, recomputes
-the video embeddings on the whole graph at every step (every link passing messages, as
-at inference; no popularity label is a link), and hands the batch's rows to the fusion
-model. Cost: one full-graph GAT pass per step, so it suits graphs that fit a full batch.
+fine-tuning, :class:`FinetunedGAT` holds the GAT and the graph, recomputes the video
+embeddings at every step and hands the batch's rows to the fusion model.
+
+It runs the GAT on the same forecaster's views as the frozen embedding
+(:func:`mdr_graph.train.prepare.network_embeddings`), so fine-tuning changes the weights,
+not what a video may see: a held-out video reads entities that only training videos
+write; a training video reads entities that only the *other* folds' videos write (under
+``--split time``, only strictly older videos), so its own links never shape its input,
+as a held-out video's never do. No popularity label is a link. :class:`GraphViews` holds
+these views, and the checkpoint carries it, so ``evaluate`` sees what training saw.
+
+Cost: one full-graph GAT pass per view a batch reads, so it suits graphs that fit a full
+batch. Training batches are therefore drawn one view at a time (:func:`view_batches`: each
+is a random batch of one fold's videos, the batches in random order), one pass per step as
+before the views. Without gradients (validation, the final predictions, input statistics)
+each view is computed once until the weights may change, not once per batch.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor, nn
 
 INDEX_KEY = "network_index"
+
+
+@dataclass
+class GraphViews:
+    """``known[v]``: the graph videos whose links write in view ``v``; ``view_of[i]``: the view
+    graph video ``i`` reads from. View 0 is the held-out view (every training video writes)."""
+
+    known: Tensor     # bool [views, V]
+    view_of: Tensor   # long [V]
+
+    @classmethod
+    def everything(cls, num_videos: int) -> "GraphViews":
+        """One view in which every link writes (a checkpoint from before the views)."""
+        return cls(torch.ones(1, num_videos, dtype=torch.bool), torch.zeros(num_videos, dtype=torch.long))
+
+    @classmethod
+    def of_run(cls, parts, videos: pd.DataFrame, train_rows: np.ndarray, split: str, seed: int,
+               folds: int) -> "GraphViews":
+        """The held-out view and one view per out-of-fold pair (:func:`mdr_graph.train.oof.oof_pairs`)."""
+        from mdr_graph.pretrain.embed import known_mask
+        from mdr_graph.train.oof import oof_pairs
+
+        ids = videos["video_id"].astype(str).to_numpy()
+        known = [known_mask(parts, ids[train_rows])]
+        view_of = torch.zeros(parts.num_nodes["video"], dtype=torch.long)
+        for fit, inside in oof_pairs(videos, train_rows, split, seed, folds):
+            view_of[known_mask(parts, ids[inside])] = len(known)
+            known.append(known_mask(parts, ids[fit]))
+        return cls(torch.stack(known), view_of)
+
+    def state(self) -> dict[str, Tensor]:
+        return {"known": self.known, "view_of": self.view_of}
+
+
+def view_batches(view_of_rows: np.ndarray, batch_size: int, seed: int, epoch: int, rank: int = 0,
+                 world_size: int = 1) -> list[list[int]]:
+    """This rank's training batches (dataset positions) for one epoch: each global batch holds
+    ``batch_size`` random videos of one view (fewer at a view's end), in a random order of
+    batches; under DDP rank ``r`` takes every ``world_size``-th video of each global batch."""
+    rng = np.random.default_rng([seed, epoch])
+    batches: list[np.ndarray] = []
+    for v in np.unique(view_of_rows):
+        rows = rng.permutation(np.flatnonzero(view_of_rows == v))
+        for a in range(0, len(rows), batch_size):
+            piece = rows[a:a + batch_size]
+            if len(piece) < world_size and batches:   # every rank needs a share of every batch
+                batches[-1] = np.concatenate([batches[-1], piece])
+            else:
+                batches.append(piece)
+    return [batches[b][rank::world_size].tolist() for b in rng.permutation(len(batches))]
 
 
 def load_gat_and_graph(gat_path: str | Path, graph_dir: str | Path):
@@ -34,23 +99,49 @@ class FinetunedGAT(nn.Module):
     batch without it (new videos, embedded inductively) uses ``inputs["network"]`` as is.
     """
 
-    def __init__(self, fusion: nn.Module, gat: nn.Module, parts, mode: str = "video"):
+    def __init__(self, fusion: nn.Module, gat: nn.Module, parts, mode: str = "video",
+                 views: GraphViews | None = None):
         super().__init__()
         self.fusion = fusion
         self.gat = gat
         self.parts = parts
         self.mode = mode
+        self.views = views or GraphViews.everything(parts.num_nodes["video"])
         self.modalities = fusion.modalities
+        self._no_grad_views: dict[int, Tensor] = {}   # view -> embeddings, while the weights cannot change
 
-    def video_embeddings(self) -> Tensor:
+    def train(self, mode: bool = True):
+        self._no_grad_views.clear()   # a new phase: weights were stepped or loaded since the last one
+        return super().train(mode)
+
+    def view_embeddings(self, v: int) -> Tensor:
+        """Every graph video's embedding in view ``v`` (differentiable)."""
         from mdr_graph.pretrain.embed import graph_view, view_embeddings
 
-        view = graph_view(self.parts, torch.ones(self.parts.num_nodes["video"], dtype=torch.bool))
+        view = graph_view(self.parts, self.views.known[v])
         dev = self.fusion_device
-        view.x = {k: v.to(dev) for k, v in view.x.items()}
-        view.reads = {k: v.to(dev) for k, v in view.reads.items()}
-        view.writes = {k: v.to(dev) for k, v in view.writes.items()}
+        view.x = {k: t.to(dev) for k, t in view.x.items()}
+        view.reads = {k: t.to(dev) for k, t in view.reads.items()}
+        view.writes = {k: t.to(dev) for k, t in view.writes.items()}
         return view_embeddings(self.gat, view, self.mode)[0]
+
+    def video_embeddings(self, idx: Tensor) -> Tensor:
+        """The embeddings of graph videos ``idx``, each from its own view (one GAT pass per view used)."""
+        idx = idx.long().cpu()
+        which = self.views.view_of[idx]
+        pieces, order = [], []
+        for v in which.unique().tolist():
+            at = torch.nonzero(which == v).flatten()
+            if torch.is_grad_enabled():
+                self._no_grad_views.clear()
+                z = self.view_embeddings(v)
+            else:
+                z = self._no_grad_views.get(v)
+                if z is None:
+                    z = self._no_grad_views[v] = self.view_embeddings(v)
+            pieces.append(z[idx[at].to(self.fusion_device)])
+            order.append(at)
+        return torch.cat(pieces)[torch.argsort(torch.cat(order)).to(self.fusion_device)]
 
     @property
     def fusion_device(self) -> torch.device:
@@ -60,7 +151,7 @@ class FinetunedGAT(nn.Module):
         inputs = dict(inputs)
         idx = inputs.pop(INDEX_KEY, None)
         if idx is not None:
-            inputs["network"] = self.video_embeddings()[idx.long()]
+            inputs["network"] = self.video_embeddings(idx)
         return inputs
 
     def forward(self, inputs: dict[str, Tensor], present: Tensor):
@@ -71,13 +162,24 @@ class FinetunedGAT(nn.Module):
         return self.fusion.fit_input_stats((self.with_network(i), p) for i, p in batches)
 
     def checkpoint(self) -> dict[str, Any]:
-        """The fusion model's checkpoint plus the fine-tuned GAT weights."""
-        return {**self.fusion.checkpoint(), "gat_state": self.gat.state_dict()}
+        """The fusion model's checkpoint plus the fine-tuned GAT weights and the views it ran on."""
+        return {**self.fusion.checkpoint(), "gat_state": self.gat.state_dict(), "gat_views": self.views.state()}
 
 
 def wrap(fusion: nn.Module, gat_path: str, graph_dir: str, gat_state: dict | None = None,
-         mode: str = "video") -> FinetunedGAT:
+         mode: str = "video", views=None) -> FinetunedGAT:
+    """``views``: a :class:`GraphViews`, its saved ``state()``, or a function of the loaded graph's
+    parts that builds one (training knows its rows only once the graph is loaded)."""
     gat, parts = load_gat_and_graph(gat_path, graph_dir)
     if gat_state is not None:
         gat.load_state_dict(gat_state)
-    return FinetunedGAT(fusion, gat, parts, mode)
+    if isinstance(views, dict):
+        views = GraphViews(views["known"].bool(), views["view_of"].long())
+    elif callable(views):
+        views = views(parts)
+    if views is not None and views.view_of.numel() != parts.num_nodes["video"]:
+        from mdr_graph.errors import UserError
+
+        raise UserError(f"{graph_dir} has {parts.num_nodes['video']} videos but the fine-tuned model's graph views "
+                        f"cover {views.view_of.numel()}; use the graph the run was trained on")
+    return FinetunedGAT(fusion, gat, parts, mode, views)

@@ -83,7 +83,8 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu") -> tuple[
         from mdr_graph.train.finetune import wrap
 
         cfg = ck["train_config"]
-        model = wrap(model, cfg["gat"], cfg["graph"], ck["gat_state"], mode=cfg.get("network_embedding", "video"))
+        model = wrap(model, cfg["gat"], cfg["graph"], ck["gat_state"], mode=cfg.get("network_embedding", "video"),
+                     views=ck.get("gat_views"))
     return model.to(device).eval(), ck
 
 

@@ -40,14 +40,17 @@ from mdr_graph.train.runcheck import RUN_ONLY, check_settings
 LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": lambda p, t: F.huber_loss(p, t, delta=0.1)}
 
 
-def build(cfg: TrainConfig, input_shapes: dict[str, tuple]) -> torch.nn.Module:
+def build(cfg: TrainConfig, prep: Prepared) -> torch.nn.Module:
     from mdr_graph.models import build_model
 
-    model = build_model(cfg.model, fusion_config(cfg), input_shapes)
+    model = build_model(cfg.model, fusion_config(cfg), prep.input_shapes)
     if cfg.finetune_gat and "network" in cfg.modalities:
-        from mdr_graph.train.finetune import wrap
+        from mdr_graph.train.finetune import GraphViews, wrap
 
-        model = wrap(model, cfg.gat, cfg.graph, mode=cfg.network_embedding)
+        train_rows = prep.datasets["train"].graph_rows   # the training videos' rows of prep.videos
+        model = wrap(model, cfg.gat, cfg.graph, mode=cfg.network_embedding,
+                     views=lambda parts: GraphViews.of_run(parts, prep.videos, train_rows, cfg.split, cfg.seed,
+                                                           cfg.oof_folds))
     return model
 
 
@@ -139,7 +142,7 @@ def fit(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, logdir: str
     set_seed(cfg.seed)
     prep = prepare(cfg)
     check_splits(prep, cfg)  # before training: an empty split would only fail after it
-    model = build(cfg, prep.input_shapes).to(device)
+    model = build(cfg, prep).to(device)
     if not resume:  # input standardisation is fitted on the training split; resume restores it
         fit_input_stats(model, prep.datasets["train"], cfg, device)
     optim = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
@@ -211,12 +214,22 @@ def train_epoch(model: torch.nn.Module, optim: torch.optim.Optimizer, dataset, l
                 epoch: int, info: ddp.DistInfo, device: torch.device) -> float:
     """One pass over the training split; returns the mean training loss per video (over all ranks)."""
     model.train()
-    # The same seeded permutation on one process or many: each global batch of
-    # `batch_size` is split across ranks, so DDP follows the single-process run.
-    sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=cfg.seed)
-    sampler.set_epoch(epoch)
-    loader = DataLoader(dataset, batch_size=max(1, cfg.batch_size // info.world_size), sampler=sampler,
-                        num_workers=cfg.num_workers)
+    views = getattr(getattr(model, "module", model), "views", None)   # --finetune-gat (under DDP: .module)
+    if views is not None and dataset.graph_rows is not None:
+        # one GAT pass per view a batch reads: draw each batch from one view (finetune.view_batches)
+        from mdr_graph.train.finetune import view_batches
+
+        batches = view_batches(views.view_of.numpy()[dataset.graph_rows], cfg.batch_size, cfg.seed, epoch,
+                               info.rank, info.world_size)
+        loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg.num_workers)
+    else:
+        # The same seeded permutation on one process or many: each global batch of
+        # `batch_size` is split across ranks, so DDP follows the single-process run.
+        sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True,
+                                     seed=cfg.seed)
+        sampler.set_epoch(epoch)
+        loader = DataLoader(dataset, batch_size=max(1, cfg.batch_size // info.world_size), sampler=sampler,
+                            num_workers=cfg.num_workers)
     total, n = 0.0, 0
     for batch in loader:
         inputs, present, target = to_device(batch, device)

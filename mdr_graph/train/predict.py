@@ -257,7 +257,8 @@ def predict_new(run: str | Path, videos: pd.DataFrame, stages: Stages | None = N
             from mdr_graph.train.finetune import FinetunedGAT
         with stages("network"):
             if isinstance(model, FinetunedGAT):  # embed inductively with the fine-tuned GAT
-                emb = embed.embed_new_with(model.gat, model.parts, videos, mode=model.mode)
+                emb = embed.embed_new_with(model.gat, model.parts, videos, mode=model.mode,
+                                             known=model.views.known[0])  # the held-out view: training videos write
             else:  # the graph as training saw it: only training videos shape the entities
                 emb = network_embeddings(cfg, videos, new=True, known_videos=splits["train"])
     with stages("features"):

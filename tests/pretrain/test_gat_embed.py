@@ -307,3 +307,52 @@ def test_training_videos_network_embeddings_are_out_of_fold(run, split):
         view = embed.embed_graph(root / "run", root / "graph", known_videos=ids[fit]).set_index("video_id")
         these = got.index.isin(ids[inside])
         np.testing.assert_array_equal(_emb(got[these]), _emb(view[these]))
+
+
+@pytest.mark.parametrize("split", ["random", "time"])
+@pytest.mark.parametrize("mode", ["video", "neighbours"])
+def test_finetuning_runs_the_gat_on_the_frozen_embeddings_views(run, split, mode):
+    """``--finetune-gat`` changes the GAT's weights, not what a video may see: before any step, every
+    video's fine-tuned input equals its frozen out-of-fold (training) or held-out embedding."""
+    from mdr_graph.splits import SplitConfig, make_splits
+    from mdr_graph.train.config import TrainConfig
+    from mdr_graph.train.finetune import GraphViews, wrap
+    from mdr_graph.train.prepare import network_embeddings
+
+    root, videos = run
+    cfg = TrainConfig(graph=str(root / "graph"), gat=str(root / "run"), modalities=["network"], split=split,
+                      seed=0, oof_folds=3, network_embedding=mode)
+    splits = make_splits(videos, SplitConfig(split, 0))
+    train_rows = pd.Series(np.arange(len(videos)), index=videos["video_id"]).loc[splits["train"]].to_numpy()
+    frozen = network_embeddings(cfg, videos, known_videos=splits["train"], train_rows=train_rows)
+
+    fusion = torch.nn.Linear(1, 1)
+    fusion.modalities = ["network"]
+    model = wrap(fusion, cfg.gat, cfg.graph, mode=mode,
+                 views=lambda parts: GraphViews.of_run(parts, videos, train_rows, split, 0, 3))
+    views = model.views
+    assert views.known[0].sum() == len(train_rows) and not views.view_of[~views.known[0]].any()
+    mine = views.known[views.view_of, torch.arange(len(videos))]   # does a video write in the view it reads?
+    assert not mine.any(), "a video reads a view that its own links shape"
+    node = pd.Index(model.parts.ids["video"]).get_indexer(frozen["video_id"].astype(str))
+    with torch.no_grad():
+        tuned = model.video_embeddings(torch.from_numpy(node)).numpy()
+    np.testing.assert_allclose(tuned, _emb(frozen), atol=1e-5)
+
+    saved = wrap(fusion, cfg.gat, cfg.graph, mode=mode, views=views.state()).views   # the checkpoint's copy
+    assert torch.equal(saved.known, views.known) and torch.equal(saved.view_of, views.view_of)
+
+
+@pytest.mark.parametrize("world_size", [1, 2])
+def test_finetuning_batches_read_one_view_each_and_cover_every_video_once(world_size):
+    from mdr_graph.train.finetune import view_batches
+
+    view_of = np.random.default_rng(0).integers(1, 6, 203)
+    ranks = [view_batches(view_of, 16, seed=3, epoch=1, rank=r, world_size=world_size) for r in range(world_size)]
+    assert len({len(b) for b in ranks}) == 1, "every rank must take the same number of steps"
+    got = [i for batches in ranks for batch in batches for i in batch]
+    assert sorted(got) == list(range(203))
+    for step in zip(*ranks):
+        together = np.concatenate(step)
+        assert len(np.unique(view_of[together])) == 1 and len(together) <= 16
+    assert view_batches(view_of, 16, 3, 1) == view_batches(view_of, 16, 3, 1) != view_batches(view_of, 16, 3, 2)

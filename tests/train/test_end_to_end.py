@@ -157,6 +157,8 @@ def test_finetune_gat_trains_the_gat_and_round_trips(pipeline, tmp_path, capsys)
     pre = torch.load(d / "gat" / "gat.pt", weights_only=True)["encoder"]
     changed = [k for k, v in ck["gat_state"].items() if not torch.equal(v, pre[k])]
     assert changed, "fine-tuning left every GAT weight at its pretrained value"
+    views = ck["gat_views"]   # the forecaster's views it ran on (tests/pretrain/test_gat_embed.py checks them)
+    assert views["known"].shape[0] > 1 and views["view_of"].max() == views["known"].shape[0] - 1
     capsys.readouterr()
     assert cli(["evaluate", "--run", str(run), "--split", "all"]) == 0
     assert '"matches_metrics_json": true' in capsys.readouterr().out

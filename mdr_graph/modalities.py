@@ -282,6 +282,13 @@ def unregister(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+def added() -> list[ModalitySpec]:
+    """The specs registered (or swapped in) from outside :data:`BUILTIN`: what a spawned process
+    (``compare --jobs N``) must register again, since it starts from the built-ins alone."""
+    builtin = {id(s) for s in BUILTIN}
+    return [s for s in specs() if id(s) not in builtin]
+
+
 for _spec in BUILTIN:
     register(_spec)
 

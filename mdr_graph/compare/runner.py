@@ -37,6 +37,7 @@ from mdr_graph.config import from_dict, load_toml, save_toml
 from mdr_graph.errors import UserError
 from mdr_graph.fusion_config import FusionConfig
 from mdr_graph.graph_build.tables import read_songs, read_videos
+from mdr_graph import modalities as registry
 from mdr_graph.modalities import names
 from mdr_graph.io import read_json, write_json, write_text
 from mdr_graph.runlog import progress
@@ -184,6 +185,22 @@ def run_one(spec: RunSpec, cfg: TrainConfig, out: Path, seed: int, want_hash: st
         return {"dir": rel, "status": "failed", "error": msg}
 
 
+def picklable_outside_modalities(jobs: int) -> list:
+    """The modalities registered from outside the package, checked to reach a spawned worker: they
+    travel by pickle, so their table and encoder must be importable (defined at module level)."""
+    import pickle
+
+    outside = registry.added()
+    for m in outside:
+        try:
+            pickle.dumps(m)
+        except (pickle.PicklingError, AttributeError, TypeError) as e:
+            raise UserError(f"compare --jobs {jobs}: modality {m.name!r} cannot be sent to a worker process "
+                            f"({str(e).splitlines()[0]}); define its table and encoder at module level, or "
+                            "use --jobs 1") from None
+    return outside
+
+
 def _worker(job: tuple) -> tuple[str, int, dict]:
     """Run one (spec, seed) in a pool process: one torch thread, no inner progress bars."""
     import os
@@ -193,9 +210,11 @@ def _worker(job: tuple) -> tuple[str, int, dict]:
     warnings.filterwarnings("ignore", message=r"`torch\.jit\.script(_method)?` is deprecated", category=FutureWarning)
     import torch
 
-    spec_json, cfg_json, out, seed, want_hash, threads = job
+    spec_json, cfg_json, out, seed, want_hash, threads, outside = job
     os.environ["MDR_GRAPH_NO_PROGRESS"] = "1"
     torch.set_num_threads(threads)
+    for m in outside:   # modalities the parent registered from outside the package
+        registry.register(m, replace=True)
     spec = RunSpec(**spec_json)
     return spec.name, seed, run_one(spec, TrainConfig(**cfg_json), Path(out), seed, want_hash)
 
@@ -276,8 +295,9 @@ class Comparison:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
+        outside = picklable_outside_modalities(self.jobs)
         jobs = [(s.to_json(), dataclasses.asdict(run_config(self.template, s, k, self.ccfg)), str(self.out), k,
-                 self.splits[k]["hash"], self.threads or 1) for s, k in todo]
+                 self.splits[k]["hash"], self.threads or 1, outside) for s, k in todo]
         with ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn")) as pool:
             futures = [pool.submit(_worker, j) for j in jobs]
             try:

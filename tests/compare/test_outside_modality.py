@@ -65,10 +65,12 @@ def test_outside_modality_trains_through_the_train_cli(hashtags, toy_graph, tmp_
     assert '"matches_metrics_json": true' in capsys.readouterr().out
 
 
-def test_outside_modality_is_dropped_by_the_compare_ablation(hashtags, toy_graph, tmp_path):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_outside_modality_is_dropped_by_the_compare_ablation(hashtags, toy_graph, tmp_path, jobs):
+    """With --jobs 2 the runs train in spawned processes, which start from the built-in modalities."""
     out = tmp_path / "cmp"
     assert cli(["compare", "--graph", str(toy_graph), "--models", "coattention", "--modalities", "meta,hashtags",
-                "--ablate", "--seeds", "1", "--out", str(out), *TINY]) == 0
+                "--ablate", "--seeds", "1", "--jobs", jobs, "--out", str(out), *TINY]) == 0
     runs = {r["name"]: r for r in json.loads((out / "compare.json").read_text())["ablations"]}
     assert runs["drop-hashtags"]["modalities"] == ["meta"] and runs["drop-hashtags"]["skip"] is None
     assert runs["drop-meta"]["modalities"] == ["hashtags"]
@@ -76,3 +78,15 @@ def test_outside_modality_is_dropped_by_the_compare_ablation(hashtags, toy_graph
     kept = json.loads((out / "ablations" / "drop-meta" / "seed0" / "metrics.json").read_text())
     assert dropped["modalities"] == ["meta"] and kept["modalities"] == ["hashtags"]
     assert np.isfinite(kept["test_spearman"])
+
+
+def test_an_outside_modality_a_worker_cannot_import_is_a_one_line_error(toy_graph, tmp_path, capsys):
+    modalities.register(ModalitySpec("local", "tabular", "graph", CountEncoder, 1, "a lambda table", order=36,
+                                     table=lambda rows: hashtag_table(rows)))
+    try:
+        rc = cli(["compare", "--graph", str(toy_graph), "--models", "coattention", "--modalities", "meta,local",
+                  "--seeds", "1", "--jobs", "2", "--out", str(tmp_path / "cmp"), *TINY])
+    finally:
+        modalities.unregister("local")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "modality 'local' cannot be sent to a worker process" in err[0]

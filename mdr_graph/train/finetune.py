@@ -61,26 +61,36 @@ class GraphViews:
             known.append(known_mask(parts, ids[fit]))
         return cls(torch.stack(known), view_of)
 
-    def state(self) -> dict[str, Tensor]:
-        return {"known": self.known, "view_of": self.view_of}
+    def state(self, parts) -> dict:
+        """What ``model.pt`` keeps: the views, and which graph videos (in node order) they index."""
+        return {"known": self.known, "view_of": self.view_of, "videos": video_order(parts)}
 
 
 def view_batches(view_of_rows: np.ndarray, batch_size: int, seed: int, epoch: int, rank: int = 0,
                  world_size: int = 1) -> list[list[int]]:
     """This rank's training batches (dataset positions) for one epoch: each global batch holds
-    ``batch_size`` random videos of one view (fewer at a view's end), in a random order of
-    batches; under DDP rank ``r`` takes every ``world_size``-th video of each global batch."""
+    ``batch_size`` random videos of one view (a view's last batch takes its short tail), in a
+    random order of batches. Under DDP rank ``r`` takes every ``world_size``-th video of each
+    global batch, so every batch holds at least ``world_size`` videos: a smaller view repeats
+    its own videos, as ``DistributedSampler`` pads, and every rank takes the same steps."""
     rng = np.random.default_rng([seed, epoch])
+    step = max(batch_size, world_size)
     batches: list[np.ndarray] = []
     for v in np.unique(view_of_rows):
         rows = rng.permutation(np.flatnonzero(view_of_rows == v))
-        for a in range(0, len(rows), batch_size):
-            piece = rows[a:a + batch_size]
-            if len(piece) < world_size and batches:   # every rank needs a share of every batch
-                batches[-1] = np.concatenate([batches[-1], piece])
-            else:
-                batches.append(piece)
+        rows = np.resize(rows, max(len(rows), world_size))
+        pieces = [rows[a:a + step] for a in range(0, len(rows), step)]
+        if len(pieces) > 1 and len(pieces[-1]) < world_size:
+            pieces[-2] = np.concatenate([pieces[-2], pieces.pop()])
+        batches += pieces
     return [batches[b][rank::world_size].tolist() for b in rng.permutation(len(batches))]
+
+
+def video_order(parts) -> str:
+    """A fingerprint of the graph's video ids in node order (views index videos by node)."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(map(str, parts.ids["video"])).encode()).hexdigest()
 
 
 def load_gat_and_graph(gat_path: str | Path, graph_dir: str | Path):
@@ -163,7 +173,8 @@ class FinetunedGAT(nn.Module):
 
     def checkpoint(self) -> dict[str, Any]:
         """The fusion model's checkpoint plus the fine-tuned GAT weights and the views it ran on."""
-        return {**self.fusion.checkpoint(), "gat_state": self.gat.state_dict(), "gat_views": self.views.state()}
+        return {**self.fusion.checkpoint(), "gat_state": self.gat.state_dict(),
+                "gat_views": self.views.state(self.parts)}
 
 
 def wrap(fusion: nn.Module, gat_path: str, graph_dir: str, gat_state: dict | None = None,
@@ -174,12 +185,12 @@ def wrap(fusion: nn.Module, gat_path: str, graph_dir: str, gat_state: dict | Non
     if gat_state is not None:
         gat.load_state_dict(gat_state)
     if isinstance(views, dict):
+        if views.get("videos") != video_order(parts):
+            from mdr_graph.errors import UserError
+
+            raise UserError(f"{graph_dir} does not hold the videos, in the same order, that the fine-tuned model's "
+                            "graph views index; use the graph the run was trained on")
         views = GraphViews(views["known"].bool(), views["view_of"].long())
     elif callable(views):
         views = views(parts)
-    if views is not None and views.view_of.numel() != parts.num_nodes["video"]:
-        from mdr_graph.errors import UserError
-
-        raise UserError(f"{graph_dir} has {parts.num_nodes['video']} videos but the fine-tuned model's graph views "
-                        f"cover {views.view_of.numel()}; use the graph the run was trained on")
     return FinetunedGAT(fusion, gat, parts, mode, views)

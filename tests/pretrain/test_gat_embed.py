@@ -339,20 +339,29 @@ def test_finetuning_runs_the_gat_on_the_frozen_embeddings_views(run, split, mode
         tuned = model.video_embeddings(torch.from_numpy(node)).numpy()
     np.testing.assert_allclose(tuned, _emb(frozen), atol=1e-5)
 
-    saved = wrap(fusion, cfg.gat, cfg.graph, mode=mode, views=views.state()).views   # the checkpoint's copy
+    state = views.state(model.parts)   # the checkpoint's copy
+    saved = wrap(fusion, cfg.gat, cfg.graph, mode=mode, views=state).views
     assert torch.equal(saved.known, views.known) and torch.equal(saved.view_of, views.view_of)
+    with pytest.raises(UserError, match="same order"):   # views index videos by node: another graph is refused
+        wrap(fusion, cfg.gat, cfg.graph, mode=mode, views={**state, "videos": "another graph"})
 
 
-@pytest.mark.parametrize("world_size", [1, 2])
-def test_finetuning_batches_read_one_view_each_and_cover_every_video_once(world_size):
+@pytest.mark.parametrize("world_size", [1, 2, 3])
+@pytest.mark.parametrize("sizes", [[40, 41, 39, 43, 40], [1, 30, 2], [2]])
+def test_finetuning_batches_read_one_view_each_and_cover_every_video(world_size, sizes):
+    """One GAT pass per step: every global batch reads one view; under DDP every rank takes a share of
+    every batch (a view smaller than the ranks repeats its videos), so no rank waits on another."""
     from mdr_graph.train.finetune import view_batches
 
-    view_of = np.random.default_rng(0).integers(1, 6, 203)
+    view_of = np.random.default_rng(0).permutation(np.repeat(np.arange(1, len(sizes) + 1), sizes))
     ranks = [view_batches(view_of, 16, seed=3, epoch=1, rank=r, world_size=world_size) for r in range(world_size)]
     assert len({len(b) for b in ranks}) == 1, "every rank must take the same number of steps"
     got = [i for batches in ranks for batch in batches for i in batch]
-    assert sorted(got) == list(range(203))
+    assert set(got) == set(range(len(view_of)))
+    if min(sizes) >= world_size:
+        assert len(got) == len(view_of)   # nothing repeated
     for step in zip(*ranks):
+        assert all(step), "a rank got an empty batch"
         together = np.concatenate(step)
-        assert len(np.unique(view_of[together])) == 1 and len(together) <= 16
-    assert view_batches(view_of, 16, 3, 1) == view_batches(view_of, 16, 3, 1) != view_batches(view_of, 16, 3, 2)
+        assert len(np.unique(view_of[together])) == 1 and len(together) < 16 + world_size
+    assert view_batches(view_of, 16, 3, 1) == view_batches(view_of, 16, 3, 1)

@@ -73,3 +73,22 @@ def test_bf16_autocast_trains_on_cpu(graph, tmp_path):
     assert len(both) == 60
     assert both["prediction_fp32"].corr(both["prediction_bf16"]) > 0.8
     assert cli(["evaluate", "--run", str(tmp_path / "bf16")]) == 0  # the saved model reproduces its metrics
+
+
+def test_two_gloo_ranks_finetune_the_gat_on_its_views(graph, capsys):
+    """--finetune-gat under DDP: each step's global batch reads one graph view, split across the ranks
+    (finetune.view_batches); both ranks take the same steps, so the run finishes and reproduces."""
+    d = graph
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MDR_GRAPH_NO_PROGRESS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "mdr_graph", "train", "--graph", str(d / "graph"), "--gat", str(d / "gat" / "gat.pt"),
+                           *ARGS, "--modalities", "network,meta", "--finetune-gat", "--out", str(d / "ddp-ft")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((d / "ddp-ft" / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and math.isfinite(metrics["test_spearman"])
+    preds = pd.read_csv(d / "ddp-ft" / "predictions.csv", dtype={"video_id": str})
+    assert preds["video_id"].is_unique and len(preds) == 60
+    capsys.readouterr()
+    assert cli(["evaluate", "--run", str(d / "ddp-ft"), "--split", "all"]) == 0
+    assert '"matches_metrics_json": true' in capsys.readouterr().out

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mdr_graph.compare.paired import HEADER as PAIRED_HEADER
+from mdr_graph.compare.paired import N_BOOT, against_baseline_rows, strongest_baseline
 from mdr_graph.compare.summary import aggregate, fmt, fmt_count, fmt_pm, fmt_seconds
 from mdr_graph.errors import UserError
 from mdr_graph.io import read_json, write_text
@@ -399,6 +401,17 @@ def build_report(out: str | Path) -> Doc:
     if best is not None:
         doc.p(f"Best model by mean test Spearman: **{best.name}** "
               f"({fmt_pm(best.summary['test_spearman_mean'], best.summary['test_spearman_std'])}).")
+    baseline = strongest_baseline(entries)
+    rows = against_baseline_rows(entries, baseline) if baseline is not None else []
+    if rows:
+        doc.h(3, "Against the strongest simple baseline")
+        doc.p(f"The strongest simple baseline on this split is **{baseline.name}** "
+              f"({fmt_pm(baseline.summary['test_spearman_mean'], baseline.summary['test_spearman_std'])}). "
+              "Δρ is each seed's test Spearman minus the baseline's on the same test videos (mean ± std over "
+              "seeds). The interval bounds that mean against which videos happened to be tested: the test videos "
+              f"are resampled {N_BOOT} times, the same draw for both models; the verdict is *ahead* or *behind* only "
+              "when it excludes 0 (mdr_graph/compare/paired.py).")
+        doc.table(PAIRED_HEADER, rows)
     skipped = [[e.name, e.skip] for e in entries if e.group == "model" and e.skip]
     if skipped:
         doc.h(3, "Skipped")

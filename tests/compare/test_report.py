@@ -30,7 +30,7 @@ def compared(tmp_path_factory, make_toy_graph) -> Path:
 def test_report_has_every_part(compared):
     md = (compared / "report.md").read_text()
     for part in ("## Models", "## Ablations", "## Plots", "Same splits for every model", "coattention",
-                 "song-mean", "drop-meta", "drop-text", "guided"):
+                 "song-mean", "drop-meta", "drop-text", "guided", "Against the strongest simple baseline"):
         assert part in md, part
     for png in PLOTS:
         assert (compared / "plots" / png).stat().st_size > 1000, png

@@ -73,8 +73,8 @@ def per_seed(full: dict, run_dir: Path) -> str:
 
 def against_baseline(run_dir: Path) -> str:
     """The flagship against the strongest simple baseline, paired, as `compare`'s report judges it."""
-    from mdr_graph.compare.paired import LEVEL, paired, strongest_baseline
-    from mdr_graph.compare.report import collect
+    from mdr_graph.compare.paired import LEVEL, paired
+    from mdr_graph.compare.report import collect, strongest_baseline
 
     _, entries = collect(run_dir)
     base, co = strongest_baseline(entries), next((e for e in entries if e.name == "coattention" and e.runs), None)

@@ -49,13 +49,11 @@ class Paired:
         return "within noise"
 
 
-def strongest_baseline(entries):
-    """The tabular model with the highest mean test Spearman (``None`` without one)."""
+def is_baseline(name: str) -> bool:
+    """A simple baseline: a ``tabular`` model of ``plan.MODELS``."""
     from mdr_graph.compare.plan import MODELS
 
-    cands = [e for e in entries if e.group == "model" and e.runs and MODELS.get(e.name, {}).get("kind") == "tabular"
-             and math.isfinite(e.summary["test_spearman_mean"])]
-    return max(cands, key=lambda e: e.summary["test_spearman_mean"]) if cands else None
+    return MODELS.get(name, {}).get("kind") == "tabular"
 
 
 def test_predictions(run_dir) -> pd.DataFrame:
@@ -89,9 +87,9 @@ def paired(model, baseline, n_boot: int = N_BOOT, seed: int = 0) -> Paired | Non
         t, pa, pb = (both[c].to_numpy(float) for c in ("target", "prediction", "baseline"))
         deltas.append(_row_spearman(pa[None], t[None])[0] - _row_spearman(pb[None], t[None])[0])
         step = max(1, BOOT_CELLS // len(t))   # resamples per block: bounded memory on large test splits
-        for a in range(0, n_boot, step):
-            idx = rng.integers(0, len(t), (min(step, n_boot - a), len(t)))
-            boot[a:a + len(idx)] += (_row_spearman(pa[idx], t[idx]) - _row_spearman(pb[idx], t[idx])) / len(seeds)
+        for start in range(0, n_boot, step):
+            idx = rng.integers(0, len(t), (min(step, n_boot - start), len(t)))
+            boot[start:start + len(idx)] += (_row_spearman(pa[idx], t[idx]) - _row_spearman(pb[idx], t[idx])) / len(seeds)
     deltas = [d for d in deltas if math.isfinite(d)]
     if not deltas or len(deltas) < len(seeds):
         return None
@@ -103,11 +101,9 @@ def paired(model, baseline, n_boot: int = N_BOOT, seed: int = 0) -> Paired | Non
 
 def against_baseline_rows(entries, baseline) -> list[list[str]]:
     """One row per learned model (every model that is not a tabular baseline)."""
-    from mdr_graph.compare.plan import MODELS
-
     rows = []
     for e in entries:
-        if e.group != "model" or not e.runs or e is baseline or MODELS.get(e.name, {}).get("kind") == "tabular":
+        if e.group != "model" or not e.runs or e is baseline or is_baseline(e.name):
             continue
         p = paired(e, baseline)
         if p is None:

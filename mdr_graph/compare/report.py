@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mdr_graph.compare.paired import HEADER as PAIRED_HEADER
-from mdr_graph.compare.paired import N_BOOT, against_baseline_rows, strongest_baseline
+from mdr_graph.compare.paired import N_BOOT, against_baseline_rows, is_baseline
 from mdr_graph.compare.summary import aggregate, fmt, fmt_count, fmt_pm, fmt_seconds
 from mdr_graph.errors import UserError
 from mdr_graph.io import read_json, write_text
@@ -179,6 +179,11 @@ def best_model(entries: list[Entry]) -> Entry | None:
     cands = [e for e in entries if e.group == "model" and e.runs
              and math.isfinite(e.summary["test_spearman_mean"])]
     return max(cands, key=lambda e: e.summary["test_spearman_mean"]) if cands else None
+
+
+def strongest_baseline(entries: list[Entry]) -> Entry | None:
+    """The simple baseline (:func:`~mdr_graph.compare.paired.is_baseline`) with the best mean test Spearman."""
+    return best_model([e for e in entries if is_baseline(e.name)])
 
 
 def plot_scatter(e: Entry, path: Path) -> str:

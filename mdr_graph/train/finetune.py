@@ -36,34 +36,45 @@ INDEX_KEY = "network_index"
 @dataclass
 class GraphViews:
     """``known[v]``: the graph videos whose links write in view ``v``; ``view_of[i]``: the view
-    graph video ``i`` reads from. View 0 is the held-out view (every training video writes)."""
+    graph video ``i`` reads from. View 0 is the held-out view (every training video writes).
+    ``videos``: a fingerprint of the video ids in node order, the order the masks index."""
 
     known: Tensor     # bool [views, V]
     view_of: Tensor   # long [V]
+    videos: str
 
     @classmethod
-    def everything(cls, num_videos: int) -> "GraphViews":
+    def everything(cls, video_ids) -> "GraphViews":
         """One view in which every link writes (a checkpoint from before the views)."""
-        return cls(torch.ones(1, num_videos, dtype=torch.bool), torch.zeros(num_videos, dtype=torch.long))
+        n = len(video_ids)
+        return cls(torch.ones(1, n, dtype=torch.bool), torch.zeros(n, dtype=torch.long), video_order(video_ids))
 
     @classmethod
-    def of_run(cls, parts, videos: pd.DataFrame, train_rows: np.ndarray, split: str, seed: int,
+    def of_run(cls, videos: pd.DataFrame, train_rows: np.ndarray, split: str, seed: int,
                folds: int) -> "GraphViews":
-        """The held-out view and one view per out-of-fold pair (:func:`mdr_graph.train.oof.oof_pairs`)."""
-        from mdr_graph.pretrain.embed import known_mask
+        """The held-out view and one view per out-of-fold pair (:func:`mdr_graph.train.oof.oof_pairs`),
+        over the rows of the run's ``videos`` (the graph's nodes, in the same order: ``wrap`` checks it)."""
         from mdr_graph.train.oof import oof_pairs
 
-        ids = videos["video_id"].astype(str).to_numpy()
-        known = [known_mask(parts, ids[train_rows])]
-        view_of = torch.zeros(parts.num_nodes["video"], dtype=torch.long)
-        for fit, inside in oof_pairs(videos, train_rows, split, seed, folds):
-            view_of[known_mask(parts, ids[inside])] = len(known)
-            known.append(known_mask(parts, ids[fit]))
-        return cls(torch.stack(known), view_of)
+        def mask(rows) -> Tensor:
+            m = torch.zeros(len(videos), dtype=torch.bool)
+            m[torch.from_numpy(np.array(rows, dtype=np.int64))] = True   # a copy: the rows may be read-only
+            return m
 
-    def state(self, parts) -> dict:
-        """What ``model.pt`` keeps: the views, and which graph videos (in node order) they index."""
-        return {"known": self.known, "view_of": self.view_of, "videos": video_order(parts)}
+        known = [mask(train_rows)]
+        view_of = torch.zeros(len(videos), dtype=torch.long)
+        for fit, inside in oof_pairs(videos, train_rows, split, seed, folds):
+            view_of[mask(inside)] = len(known)
+            known.append(mask(fit))
+        return cls(torch.stack(known), view_of, video_order(videos["video_id"]))
+
+    def state(self) -> dict:
+        """What ``model.pt`` keeps (tensors and a string: loadable with ``weights_only=True``)."""
+        return {"known": self.known, "view_of": self.view_of, "videos": self.videos}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "GraphViews":
+        return cls(state["known"].bool(), state["view_of"].long(), state["videos"])
 
 
 def view_batches(view_of_rows: np.ndarray, batch_size: int, seed: int, epoch: int, rank: int = 0,
@@ -86,11 +97,11 @@ def view_batches(view_of_rows: np.ndarray, batch_size: int, seed: int, epoch: in
     return [batches[b][rank::world_size].tolist() for b in rng.permutation(len(batches))]
 
 
-def video_order(parts) -> str:
-    """A fingerprint of the graph's video ids in node order (views index videos by node)."""
+def video_order(video_ids) -> str:
+    """A fingerprint of video ids in their order (views index videos by graph node)."""
     import hashlib
 
-    return hashlib.sha256("\n".join(map(str, parts.ids["video"])).encode()).hexdigest()
+    return hashlib.sha256("\n".join(map(str, video_ids)).encode()).hexdigest()
 
 
 def load_gat_and_graph(gat_path: str | Path, graph_dir: str | Path):
@@ -116,7 +127,7 @@ class FinetunedGAT(nn.Module):
         self.gat = gat
         self.parts = parts
         self.mode = mode
-        self.views = views or GraphViews.everything(parts.num_nodes["video"])
+        self.views = views or GraphViews.everything(parts.ids["video"])
         self.modalities = fusion.modalities
         self._no_grad_views: dict[int, Tensor] = {}   # view -> embeddings, while the weights cannot change
 
@@ -139,11 +150,12 @@ class FinetunedGAT(nn.Module):
         """The embeddings of graph videos ``idx``, each from its own view (one GAT pass per view used)."""
         idx = idx.long().cpu()
         which = self.views.view_of[idx]
+        if torch.is_grad_enabled():
+            self._no_grad_views.clear()   # this step may change the weights
         pieces, order = [], []
         for v in which.unique().tolist():
             at = torch.nonzero(which == v).flatten()
             if torch.is_grad_enabled():
-                self._no_grad_views.clear()
                 z = self.view_embeddings(v)
             else:
                 z = self._no_grad_views.get(v)
@@ -173,24 +185,18 @@ class FinetunedGAT(nn.Module):
 
     def checkpoint(self) -> dict[str, Any]:
         """The fusion model's checkpoint plus the fine-tuned GAT weights and the views it ran on."""
-        return {**self.fusion.checkpoint(), "gat_state": self.gat.state_dict(),
-                "gat_views": self.views.state(self.parts)}
+        return {**self.fusion.checkpoint(), "gat_state": self.gat.state_dict(), "gat_views": self.views.state()}
 
 
 def wrap(fusion: nn.Module, gat_path: str, graph_dir: str, gat_state: dict | None = None,
-         mode: str = "video", views=None) -> FinetunedGAT:
-    """``views``: a :class:`GraphViews`, its saved ``state()``, or a function of the loaded graph's
-    parts that builds one (training knows its rows only once the graph is loaded)."""
+         mode: str = "video", views: GraphViews | None = None) -> FinetunedGAT:
+    """``views``: the run's :class:`GraphViews` (``None``: every link writes, as before the views)."""
     gat, parts = load_gat_and_graph(gat_path, graph_dir)
     if gat_state is not None:
         gat.load_state_dict(gat_state)
-    if isinstance(views, dict):
-        if views.get("videos") != video_order(parts):
-            from mdr_graph.errors import UserError
+    if views is not None and views.videos != video_order(parts.ids["video"]):
+        from mdr_graph.errors import UserError
 
-            raise UserError(f"{graph_dir} does not hold the videos, in the same order, that the fine-tuned model's "
-                            "graph views index; use the graph the run was trained on")
-        views = GraphViews(views["known"].bool(), views["view_of"].long())
-    elif callable(views):
-        views = views(parts)
+        raise UserError(f"{graph_dir} does not hold the videos, in the same order, that the fine-tuned model's "
+                        "graph views index; use the graph the run was trained on")
     return FinetunedGAT(fusion, gat, parts, mode, views)

@@ -80,11 +80,12 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu") -> tuple[
     ck = torch_load(path)
     model = load_model(ck)
     if "gat_state" in ck:  # trained with --finetune-gat
-        from mdr_graph.train.finetune import wrap
+        from mdr_graph.train.finetune import GraphViews, wrap
 
         cfg = ck["train_config"]
+        views = GraphViews.from_state(ck["gat_views"]) if "gat_views" in ck else None   # none before the views
         model = wrap(model, cfg["gat"], cfg["graph"], ck["gat_state"], mode=cfg.get("network_embedding", "video"),
-                     views=ck.get("gat_views"))
+                     views=views)
     return model.to(device).eval(), ck
 
 

@@ -49,8 +49,7 @@ def build(cfg: TrainConfig, prep: Prepared) -> torch.nn.Module:
 
         train_rows = prep.datasets["train"].graph_rows   # the training videos' rows of prep.videos
         model = wrap(model, cfg.gat, cfg.graph, mode=cfg.network_embedding,
-                     views=lambda parts: GraphViews.of_run(parts, prep.videos, train_rows, cfg.split, cfg.seed,
-                                                           cfg.oof_folds))
+                     views=GraphViews.of_run(prep.videos, train_rows, cfg.split, cfg.seed, cfg.oof_folds))
     return model
 
 

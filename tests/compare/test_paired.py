@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from mdr_graph.compare.paired import _row_spearman, against_baseline_rows, paired, strongest_baseline
-from mdr_graph.compare.report import Entry
+from mdr_graph.compare.paired import _row_spearman, against_baseline_rows, paired
+from mdr_graph.compare.report import Entry, strongest_baseline
 
 
 def _entry(root, name, preds_by_seed, target, ids):

@@ -328,8 +328,7 @@ def test_finetuning_runs_the_gat_on_the_frozen_embeddings_views(run, split, mode
 
     fusion = torch.nn.Linear(1, 1)
     fusion.modalities = ["network"]
-    model = wrap(fusion, cfg.gat, cfg.graph, mode=mode,
-                 views=lambda parts: GraphViews.of_run(parts, videos, train_rows, split, 0, 3))
+    model = wrap(fusion, cfg.gat, cfg.graph, mode=mode, views=GraphViews.of_run(videos, train_rows, split, 0, 3))
     views = model.views
     assert views.known[0].sum() == len(train_rows) and not views.view_of[~views.known[0]].any()
     mine = views.known[views.view_of, torch.arange(len(videos))]   # does a video write in the view it reads?
@@ -339,11 +338,11 @@ def test_finetuning_runs_the_gat_on_the_frozen_embeddings_views(run, split, mode
         tuned = model.video_embeddings(torch.from_numpy(node)).numpy()
     np.testing.assert_allclose(tuned, _emb(frozen), atol=1e-5)
 
-    state = views.state(model.parts)   # the checkpoint's copy
-    saved = wrap(fusion, cfg.gat, cfg.graph, mode=mode, views=state).views
+    state = views.state()   # the checkpoint's copy
+    saved = wrap(fusion, cfg.gat, cfg.graph, mode=mode, views=GraphViews.from_state(state)).views
     assert torch.equal(saved.known, views.known) and torch.equal(saved.view_of, views.view_of)
     with pytest.raises(UserError, match="same order"):   # views index videos by node: another graph is refused
-        wrap(fusion, cfg.gat, cfg.graph, mode=mode, views={**state, "videos": "another graph"})
+        wrap(fusion, cfg.gat, cfg.graph, mode=mode, views=GraphViews.from_state({**state, "videos": "another"}))
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3])
